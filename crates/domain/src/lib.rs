@@ -1,0 +1,23 @@
+//! Recourse's functional core.
+//!
+//! Everything here is pure: no clocks, no storage, no network. The shell
+//! (`recourse-store`, `recourse-server`) parses input into these types once and
+//! from then on holds values that are valid by construction: a [`money::Amount`]
+//! is always a positive number of fen within limits, a [`phone::Phone`] is always
+//! a mainland mobile number, an [`identity::IdNumber`] always has a correct
+//! GB 11643-1999 check digit.
+
+pub mod card;
+pub mod ids;
+pub mod identity;
+pub mod ledger;
+pub mod money;
+pub mod phone;
+pub mod refusal;
+pub mod role;
+pub mod text;
+pub mod transfer;
+
+pub use ids::{AccountId, CardId, OperationId, UserId};
+pub use money::{Amount, Currency};
+pub use role::Role;

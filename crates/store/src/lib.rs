@@ -1,0 +1,208 @@
+//! Recourse's storage: one store that speaks the domain, over SQLite or
+//! PostgreSQL.
+//!
+//! - [`sql`] is the narrow statement interface both databases implement.
+//! - [`ops`] holds every query and every transactional operation, written once.
+//! - [`writer`] is the group-commit write path; reads go through a [`pool`].
+//! - [`migrations`] creates and upgrades the schema (one SQL file per store).
+//!
+//! Architecture invariant: every money movement, its journal rows, its business
+//! row and its idempotency record are written in one transaction, and a caller
+//! is answered only after that transaction is durable.
+
+mod migrations;
+pub mod ops;
+mod pool;
+mod postgres;
+pub mod records;
+pub mod sql;
+mod sqlite;
+mod writer;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use recourse_domain::AccountId;
+use recourse_domain::refusal::Refusal;
+use thiserror::Error;
+
+pub use records::*;
+use sql::{Dialect, SqlConn};
+
+/// The one bank-settlement account for CNY, created by the first migration.
+pub const BANK_SETTLEMENT_CNY: AccountId = AccountId(uuid::Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_0000_0001));
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// A business rule refused the operation inside its transaction; nothing moved.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error("the idempotency key was already used for a different request")]
+    IdempotencyMismatch,
+    #[error("that phone number is already registered")]
+    PhoneTaken,
+    #[error("this account is already verified")]
+    AlreadyVerified,
+    #[error("this identity is already verified on the maximum number of accounts")]
+    IdentityLimitReached,
+    #[error("this card is already bound to this account")]
+    CardAlreadyBound,
+    #[error("not found")]
+    NotFound,
+    #[error("the write queue is full")]
+    Overloaded,
+    #[error("the store is closed")]
+    Closed,
+    /// A deadlock or serialization failure; the batch is retried.
+    #[error("contention: {0}")]
+    Contention(String),
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("stored data is not what the code expects: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    pub fn corrupt(detail: impl Into<String>) -> StoreError {
+        StoreError::Corrupt(detail.into())
+    }
+
+    /// Whether this is an answer about the request (refusal, conflict) rather
+    /// than a failure of the store.
+    pub fn is_refusal(&self) -> bool {
+        !matches!(self, StoreError::Overloaded | StoreError::Closed | StoreError::Contention(_) | StoreError::Database(_) | StoreError::Corrupt(_))
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Backend {
+    /// An SQLite database file inside this directory.
+    Sqlite { data_dir: PathBuf },
+    Postgres { url: String },
+}
+
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    pub backend: Backend,
+    /// `synchronous=FULL` on SQLite. PostgreSQL follows the server's `synchronous_commit`.
+    pub durable: bool,
+    /// Operations committed together at most.
+    pub batch_max: usize,
+    /// Writer connections (SQLite always uses one).
+    pub writers: usize,
+    pub readers: usize,
+    /// Operations that may wait for a writer before new ones are turned away.
+    pub queue_max: usize,
+}
+
+impl StoreConfig {
+    pub fn new(backend: Backend) -> StoreConfig {
+        let writers = match backend {
+            Backend::Sqlite { .. } => 1,
+            Backend::Postgres { .. } => 4,
+        };
+        StoreConfig { backend, durable: true, batch_max: 64, writers, readers: 8, queue_max: 16_384 }
+    }
+}
+
+/// The store. Cheap to clone; all clones share the writer threads and the read pool.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writes: writer::WriteQueue,
+    reads: pool::Pool,
+    dialect: Dialect,
+    description: String,
+}
+
+impl Store {
+    /// Open (and migrate) the store. Blocking: call before starting the
+    /// runtime or from a blocking thread.
+    pub fn open(config: &StoreConfig) -> Result<Store, StoreError> {
+        assert!(config.batch_max >= 1 && config.readers >= 1 && config.writers >= 1);
+        let (writers, readers, dialect, description): (Vec<Box<dyn SqlConn>>, Vec<Box<dyn SqlConn>>, Dialect, String) = match &config.backend {
+            Backend::Sqlite { data_dir } => {
+                std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Database(format!("creating {}: {e}", data_dir.display())))?;
+                let path = data_dir.join("recourse.db");
+                let mut writer = sqlite::SqliteConn::open(&path, false, config.durable)?;
+                migrations::migrate(&mut writer)?;
+                let readers = (0..config.readers)
+                    .map(|_| sqlite::SqliteConn::open(&path, true, config.durable).map(|c| Box::new(c) as Box<dyn SqlConn>))
+                    .collect::<Result<Vec<_>, _>>()?;
+                (vec![Box::new(writer)], readers, Dialect::Sqlite, format!("sqlite:{}", path.display()))
+            }
+            Backend::Postgres { url } => {
+                let mut first = postgres::PgConn::connect(url)?;
+                migrations::migrate(&mut first)?;
+                let mut writers: Vec<Box<dyn SqlConn>> = vec![Box::new(first)];
+                for _ in 1..config.writers {
+                    writers.push(Box::new(postgres::PgConn::connect(url)?));
+                }
+                let readers = (0..config.readers)
+                    .map(|_| postgres::PgConn::connect(url).map(|c| Box::new(c) as Box<dyn SqlConn>))
+                    .collect::<Result<Vec<_>, _>>()?;
+                (writers, readers, Dialect::Postgres, format!("postgres:{}", redact_url(url)))
+            }
+        };
+        Ok(Store {
+            inner: Arc::new(Inner {
+                writes: writer::WriteQueue::start(writers, config.queue_max, config.batch_max),
+                reads: pool::Pool::new(readers),
+                dialect,
+                description,
+            }),
+        })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.inner.dialect
+    }
+
+    /// Which store this is, for logs and benchmark output (no password).
+    pub fn description(&self) -> &str {
+        &self.inner.description
+    }
+
+    /// Run `work` in a write transaction shared with other waiting operations.
+    /// `work` may run more than once (after a deadlock retry), always in a
+    /// fresh transaction; it must only touch the database.
+    pub(crate) async fn write<T, F>(&self, locks: Vec<AccountId>, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut dyn SqlConn) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.inner.writes.submit(locks, work).await
+    }
+
+    /// Run `work` on a read connection, on a blocking thread.
+    pub(crate) async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn SqlConn) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let mut pooled = inner.reads.get();
+            work(pooled.conn())
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("read task failed: {e}")))?
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}

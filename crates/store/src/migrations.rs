@@ -1,0 +1,58 @@
+//! Schema migrations: one SQL file per store per version, applied in order,
+//! each in its own transaction, recorded in `schema_version`. Several
+//! processes may start at once: SQLite serialises them with `BEGIN IMMEDIATE`,
+//! PostgreSQL with a transaction-scoped advisory lock.
+
+use crate::StoreError;
+use crate::sql::{Dialect, SqlConn, Val};
+
+struct Migration {
+    version: i64,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    sqlite: include_str!("migrations/sqlite_0001_core.sql"),
+    postgres: include_str!("migrations/postgres_0001_core.sql"),
+}];
+
+/// An arbitrary constant naming Recourse's migration lock.
+const ADVISORY_LOCK_KEY: i64 = 0x5245_434f_5552_5345; // "RECOURSE"
+
+pub(crate) fn migrate(conn: &mut dyn SqlConn) -> Result<(), StoreError> {
+    for migration in MIGRATIONS {
+        conn.begin_write()?;
+        let result = apply(conn, migration);
+        match result {
+            Ok(()) => conn.batch("COMMIT")?,
+            Err(error) => {
+                let _ = conn.batch("ROLLBACK");
+                return Err(error);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn apply(conn: &mut dyn SqlConn, migration: &Migration) -> Result<(), StoreError> {
+    if conn.dialect() == Dialect::Postgres {
+        conn.batch(&format!("SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY})"))?;
+    }
+    conn.batch("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")?;
+    let applied = conn.query_opt("SELECT version FROM schema_version WHERE version = $1", &[Val::I64(migration.version)])?;
+    if applied.is_some() {
+        return Ok(());
+    }
+    let sql = match conn.dialect() {
+        Dialect::Sqlite => migration.sqlite,
+        Dialect::Postgres => migration.postgres,
+    };
+    conn.batch(sql)?;
+    // Migrations are recorded with wall time 0: the service clock is not
+    // available at this layer, and the version is what matters.
+    conn.execute("INSERT INTO schema_version (version, applied_at) VALUES ($1, 0)", &[Val::I64(migration.version)])?;
+    tracing::info!(version = migration.version, "applied schema migration");
+    Ok(())
+}

@@ -1,0 +1,593 @@
+//! Every query and every transactional operation, written once for both
+//! databases against [`SqlConn`]. Public methods on [`Store`] are the
+//! domain-speaking interface the service uses.
+
+use recourse_domain::ledger::{AccountAudit, AccountKind, AuditReport, Balance, Movement, OperationKind, audit};
+use recourse_domain::refusal::Refusal;
+use recourse_domain::transfer::TransferStatus;
+use recourse_domain::{AccountId, CardId, Currency, OperationId, Role, UserId};
+
+use crate::records::*;
+use crate::sql::{Row, SqlConn, Val};
+use crate::{BANK_SETTLEMENT_CNY, Store, StoreError};
+
+fn id(bytes: &[u8; 16]) -> Val {
+    Val::Blob(bytes.to_vec())
+}
+
+const USER_COLUMNS: &str = "id, phone, password_hash, nickname, role, wallet_account_id, created_at, nickname_changed_at, \
+     avatar_id, avatar_changed_at, verified_at, masked_name, id_last4";
+
+fn user_from_row(row: &Row) -> Result<UserRecord, StoreError> {
+    let role_text = row.text(4)?;
+    Ok(UserRecord {
+        id: UserId::from_bytes(row.id16(0)?),
+        phone: row.text(1)?,
+        password_hash: row.text(2)?,
+        nickname: row.text(3)?,
+        role: Role::parse(&role_text).ok_or_else(|| StoreError::corrupt(format!("unknown role {role_text}")))?,
+        wallet: row.opt_id16(5)?.map(AccountId::from_bytes),
+        created_at_us: row.i64(6)?,
+        nickname_changed_at_us: row.i64(7)?,
+        avatar_id: row.opt_id16(8)?.map(uuid::Uuid::from_bytes),
+        avatar_changed_at_us: row.opt_i64(9)?,
+        verified_at_us: row.opt_i64(10)?,
+        masked_name: row.opt_text(11)?,
+        id_last4: row.opt_text(12)?,
+    })
+}
+
+fn currency_of(text: &str) -> Result<Currency, StoreError> {
+    Currency::parse(text).ok_or_else(|| StoreError::corrupt(format!("unknown currency {text}")))
+}
+
+const TRANSFER_COLUMNS: &str =
+    "id, payer_id, payee_id, payer_account_id, payee_account_id, amount, currency, note, status, created_at, updated_at, checks";
+
+fn transfer_from_row(row: &Row) -> Result<TransferRecord, StoreError> {
+    let status_text = row.text(8)?;
+    Ok(TransferRecord {
+        id: OperationId::from_bytes(row.id16(0)?),
+        payer: UserId::from_bytes(row.id16(1)?),
+        payee: UserId::from_bytes(row.id16(2)?),
+        payer_account: AccountId::from_bytes(row.id16(3)?),
+        payee_account: AccountId::from_bytes(row.id16(4)?),
+        amount_fen: row.i64(5)?,
+        currency: currency_of(&row.text(6)?)?,
+        note: row.opt_text(7)?,
+        status: TransferStatus::parse(&status_text).ok_or_else(|| StoreError::corrupt(format!("unknown status {status_text}")))?,
+        created_at_us: row.i64(9)?,
+        updated_at_us: row.i64(10)?,
+        checks: row.text(11)?,
+    })
+}
+
+const BANK_MOVEMENT_COLUMNS: &str = "id, kind, user_id, card_id, account_id, amount, currency, created_at";
+
+fn bank_movement_from_row(row: &Row) -> Result<BankMovementRecord, StoreError> {
+    let kind_text = row.text(1)?;
+    Ok(BankMovementRecord {
+        id: OperationId::from_bytes(row.id16(0)?),
+        kind: OperationKind::parse(&kind_text).ok_or_else(|| StoreError::corrupt(format!("unknown kind {kind_text}")))?,
+        user: UserId::from_bytes(row.id16(2)?),
+        card: CardId::from_bytes(row.id16(3)?),
+        account: AccountId::from_bytes(row.id16(4)?),
+        amount_fen: row.i64(5)?,
+        currency: currency_of(&row.text(6)?)?,
+        created_at_us: row.i64(7)?,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Building blocks used inside write transactions.
+// ---------------------------------------------------------------------------
+
+/// Claim an idempotency key for an operation. `Ok(None)`: the key is new and
+/// now belongs to `op_id`. `Ok(Some(original))`: the same request was already
+/// done. Decided inside the operation's own transaction, so concurrent
+/// duplicates cannot both see "new".
+fn claim_idempotency(
+    conn: &mut dyn SqlConn,
+    claim: &IdempotencyClaim,
+    kind: OperationKind,
+    op_id: OperationId,
+    now_us: i64,
+) -> Result<Option<OperationId>, StoreError> {
+    let inserted = conn.execute(
+        "INSERT INTO idempotency (caller_id, key, request_hash, op_kind, op_id, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (caller_id, key) DO NOTHING",
+        &[
+            id(claim.caller.as_bytes()),
+            Val::Text(claim.key.clone()),
+            Val::Blob(claim.request_hash.clone()),
+            kind.as_str().into(),
+            id(op_id.as_bytes()),
+            now_us.into(),
+        ],
+    )?;
+    if inserted == 1 {
+        return Ok(None);
+    }
+    let existing = conn.query_one(
+        "SELECT request_hash, op_kind, op_id FROM idempotency WHERE caller_id = $1 AND key = $2",
+        &[id(claim.caller.as_bytes()), Val::Text(claim.key.clone())],
+    )?;
+    if existing.blob(0)? != claim.request_hash || existing.text(1)? != kind.as_str() {
+        return Err(StoreError::IdempotencyMismatch);
+    }
+    Ok(Some(OperationId::from_bytes(existing.id16(2)?)))
+}
+
+/// Apply a balanced movement: debit with a covered-balance guard, credit, and
+/// append the journal rows. Updates run in account-id order.
+fn apply_movement(conn: &mut dyn SqlConn, op_id: OperationId, kind: OperationKind, movement: &Movement, now_us: i64) -> Result<(), StoreError> {
+    for posting in movement.postings_in_lock_order() {
+        let account = id(posting.account.as_bytes());
+        if posting.amount_fen < 0 {
+            let amount = -posting.amount_fen;
+            // Wallets must stay covered; system accounts may go negative.
+            let changed = conn.execute(
+                "UPDATE accounts SET balance = balance - $1 WHERE id = $2 AND (kind <> 'wallet' OR balance - held >= $1)",
+                &[amount.into(), account.clone()],
+            )?;
+            if changed != 1 {
+                let row = conn.query_opt("SELECT balance, held FROM accounts WHERE id = $1", &[account])?;
+                let row = row.ok_or_else(|| StoreError::corrupt(format!("account {} does not exist", posting.account)))?;
+                return Err(Refusal::InsufficientFunds { available_fen: row.i64(0)? - row.i64(1)?, amount_fen: amount }.into());
+            }
+        } else {
+            let changed = conn.execute("UPDATE accounts SET balance = balance + $1 WHERE id = $2", &[posting.amount_fen.into(), account])?;
+            if changed != 1 {
+                return Err(StoreError::corrupt(format!("account {} does not exist", posting.account)));
+            }
+        }
+    }
+    let currency = movement.currency.code();
+    let [first, second] = *movement.postings();
+    conn.execute(
+        "INSERT INTO journal (op_id, op_kind, account_id, amount, currency, created_at) VALUES ($1, $2, $3, $4, $5, $6), ($1, $2, $7, $8, $5, $6)",
+        &[
+            id(op_id.as_bytes()),
+            kind.as_str().into(),
+            id(first.account.as_bytes()),
+            first.amount_fen.into(),
+            currency.into(),
+            now_us.into(),
+            id(second.account.as_bytes()),
+            second.amount_fen.into(),
+        ],
+    )?;
+    Ok(())
+}
+
+fn load_transfer(conn: &mut dyn SqlConn, transfer: OperationId) -> Result<Option<TransferRecord>, StoreError> {
+    let sql = format!("SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = $1");
+    conn.query_opt(&sql, &[id(transfer.as_bytes())])?.map(|row| transfer_from_row(&row)).transpose()
+}
+
+fn load_bank_movement(conn: &mut dyn SqlConn, movement: OperationId) -> Result<Option<BankMovementRecord>, StoreError> {
+    let sql = format!("SELECT {BANK_MOVEMENT_COLUMNS} FROM bank_movements WHERE id = $1");
+    conn.query_opt(&sql, &[id(movement.as_bytes())])?.map(|row| bank_movement_from_row(&row)).transpose()
+}
+
+fn load_user(conn: &mut dyn SqlConn, user: UserId) -> Result<Option<UserRecord>, StoreError> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+    conn.query_opt(&sql, &[id(user.as_bytes())])?.map(|row| user_from_row(&row)).transpose()
+}
+
+// ---------------------------------------------------------------------------
+// The store's interface.
+// ---------------------------------------------------------------------------
+
+impl Store {
+    // ----- people -----
+
+    pub async fn create_user(&self, user: NewUser) -> Result<UserRecord, StoreError> {
+        self.write(Vec::new(), move |conn| {
+            let inserted = conn.execute(
+                "INSERT INTO users (id, phone, password_hash, nickname, role, wallet_account_id, created_at, nickname_changed_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (phone) DO NOTHING",
+                &[
+                    id(user.id.as_bytes()),
+                    user.phone.as_str().into(),
+                    user.password_hash.as_str().into(),
+                    user.nickname.as_str().into(),
+                    user.role.as_str().into(),
+                    user.wallet.map(|w| w.as_bytes().to_vec()).into(),
+                    user.created_at_us.into(),
+                ],
+            )?;
+            if inserted == 0 {
+                return Err(StoreError::PhoneTaken);
+            }
+            if let Some(wallet) = user.wallet {
+                conn.execute(
+                    "INSERT INTO accounts (id, kind, user_id, currency, balance, held, created_at) VALUES ($1, $2, $3, $4, 0, 0, $5)",
+                    &[
+                        id(wallet.as_bytes()),
+                        AccountKind::Wallet.as_str().into(),
+                        id(user.id.as_bytes()),
+                        Currency::Cny.code().into(),
+                        user.created_at_us.into(),
+                    ],
+                )?;
+            }
+            conn.execute(
+                "INSERT INTO nickname_history (user_id, nickname, changed_at) VALUES ($1, $2, $3)",
+                &[id(user.id.as_bytes()), user.nickname.as_str().into(), user.created_at_us.into()],
+            )?;
+            load_user(conn, user.id)?.ok_or(StoreError::NotFound)
+        })
+        .await
+    }
+
+    pub async fn user(&self, user: UserId) -> Result<Option<UserRecord>, StoreError> {
+        self.read(move |conn| load_user(conn, user)).await
+    }
+
+    pub async fn user_by_phone(&self, phone: &str) -> Result<Option<UserRecord>, StoreError> {
+        let phone = phone.to_owned();
+        self.read(move |conn| {
+            let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE phone = $1");
+            conn.query_opt(&sql, &[phone.into()])?.map(|row| user_from_row(&row)).transpose()
+        })
+        .await
+    }
+
+    pub async fn set_nickname(&self, user: UserId, nickname: String, now_us: i64) -> Result<(), StoreError> {
+        self.write(Vec::new(), move |conn| {
+            conn.execute(
+                "UPDATE users SET nickname = $1, nickname_changed_at = $2 WHERE id = $3",
+                &[nickname.as_str().into(), now_us.into(), id(user.as_bytes())],
+            )?;
+            conn.execute(
+                "INSERT INTO nickname_history (user_id, nickname, changed_at) VALUES ($1, $2, $3)",
+                &[id(user.as_bytes()), nickname.as_str().into(), now_us.into()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn set_avatar(&self, avatar: Avatar) -> Result<(), StoreError> {
+        self.write(Vec::new(), move |conn| {
+            conn.execute(
+                "INSERT INTO avatars (id, user_id, content_type, image, sha256, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    id(avatar.id.as_bytes()),
+                    id(avatar.user.as_bytes()),
+                    avatar.content_type.as_str().into(),
+                    Val::Blob(avatar.image.clone()),
+                    Val::Blob(avatar.sha256.clone()),
+                    avatar.created_at_us.into(),
+                ],
+            )?;
+            conn.execute(
+                "UPDATE users SET avatar_id = $1, avatar_changed_at = $2 WHERE id = $3",
+                &[id(avatar.id.as_bytes()), avatar.created_at_us.into(), id(avatar.user.as_bytes())],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn avatar(&self, avatar: uuid::Uuid) -> Result<Option<Avatar>, StoreError> {
+        self.read(move |conn| {
+            let row = conn.query_opt(
+                "SELECT id, user_id, content_type, image, sha256, created_at FROM avatars WHERE id = $1",
+                &[id(avatar.as_bytes())],
+            )?;
+            row.map(|row| {
+                Ok(Avatar {
+                    id: uuid::Uuid::from_bytes(row.id16(0)?),
+                    user: UserId::from_bytes(row.id16(1)?),
+                    content_type: row.text(2)?,
+                    image: row.blob(3)?,
+                    sha256: row.blob(4)?,
+                    created_at_us: row.i64(5)?,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    /// Record a real-name verification. At most `accounts_per_identity_max`
+    /// accounts may share one identity number.
+    pub async fn verify_user(&self, user: UserId, verification: Verification, accounts_per_identity_max: i64) -> Result<UserRecord, StoreError> {
+        self.write(Vec::new(), move |conn| {
+            let existing = conn.query_one(
+                "SELECT COUNT(*) FROM users WHERE id_number_index = $1",
+                &[Val::Blob(verification.id_number_index.clone())],
+            )?;
+            if existing.i64(0)? >= accounts_per_identity_max {
+                return Err(StoreError::IdentityLimitReached);
+            }
+            let changed = conn.execute(
+                "UPDATE users SET verified_at = $1, legal_name_enc = $2, id_number_enc = $3, id_number_index = $4, masked_name = $5, id_last4 = $6 \
+                 WHERE id = $7 AND verified_at IS NULL AND role = 'customer'",
+                &[
+                    verification.verified_at_us.into(),
+                    Val::Blob(verification.legal_name_enc.clone()),
+                    Val::Blob(verification.id_number_enc.clone()),
+                    Val::Blob(verification.id_number_index.clone()),
+                    verification.masked_name.as_str().into(),
+                    verification.id_last4.as_str().into(),
+                    id(user.as_bytes()),
+                ],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::AlreadyVerified);
+            }
+            load_user(conn, user)?.ok_or(StoreError::NotFound)
+        })
+        .await
+    }
+
+    /// The encrypted identity of a verified user, for checks that must compare
+    /// against it (card holder name) and for lawful disclosure.
+    pub async fn encrypted_identity(&self, user: UserId) -> Result<Option<EncryptedIdentity>, StoreError> {
+        self.read(move |conn| {
+            let row = conn.query_opt("SELECT legal_name_enc, id_number_enc FROM users WHERE id = $1", &[id(user.as_bytes())])?;
+            match row {
+                Some(row) => match (row.opt_blob(0)?, row.opt_blob(1)?) {
+                    (Some(legal_name_enc), Some(id_number_enc)) => Ok(Some(EncryptedIdentity { legal_name_enc, id_number_enc })),
+                    _ => Ok(None),
+                },
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    // ----- sessions -----
+
+    pub async fn create_session(&self, token_hash: Vec<u8>, user: UserId, now_us: i64, expires_at_us: i64) -> Result<(), StoreError> {
+        self.write(Vec::new(), move |conn| {
+            conn.execute(
+                "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+                &[Val::Blob(token_hash.clone()), id(user.as_bytes()), now_us.into(), expires_at_us.into()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The user behind a live session token.
+    pub async fn session_user(&self, token_hash: Vec<u8>, now_us: i64) -> Result<Option<UserRecord>, StoreError> {
+        self.read(move |conn| {
+            let columns: Vec<String> = USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect();
+            let sql = format!(
+                "SELECT {} FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2",
+                columns.join(", ")
+            );
+            conn.query_opt(&sql, &[Val::Blob(token_hash), now_us.into()])?.map(|row| user_from_row(&row)).transpose()
+        })
+        .await
+    }
+
+    pub async fn revoke_session(&self, token_hash: Vec<u8>, now_us: i64) -> Result<(), StoreError> {
+        self.write(Vec::new(), move |conn| {
+            conn.execute(
+                "UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
+                &[now_us.into(), Val::Blob(token_hash.clone())],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    // ----- cards -----
+
+    pub async fn bind_card(&self, card: NewCard) -> Result<CardRecord, StoreError> {
+        self.write(Vec::new(), move |conn| {
+            let inserted = conn.execute(
+                "INSERT INTO cards (id, user_id, card_enc, card_index, last4, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (user_id, card_index) DO NOTHING",
+                &[
+                    id(card.id.as_bytes()),
+                    id(card.user.as_bytes()),
+                    Val::Blob(card.card_enc.clone()),
+                    Val::Blob(card.card_index.clone()),
+                    card.last4.as_str().into(),
+                    card.created_at_us.into(),
+                ],
+            )?;
+            if inserted == 0 {
+                return Err(StoreError::CardAlreadyBound);
+            }
+            Ok(CardRecord { id: card.id, user: card.user, last4: card.last4.clone(), created_at_us: card.created_at_us })
+        })
+        .await
+    }
+
+    pub async fn cards_of(&self, user: UserId) -> Result<Vec<CardRecord>, StoreError> {
+        self.read(move |conn| {
+            let rows = conn.query("SELECT id, user_id, last4, created_at FROM cards WHERE user_id = $1 ORDER BY id", &[id(user.as_bytes())])?;
+            rows.iter()
+                .map(|row| {
+                    Ok(CardRecord { id: CardId::from_bytes(row.id16(0)?), user: UserId::from_bytes(row.id16(1)?), last4: row.text(2)?, created_at_us: row.i64(3)? })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    // ----- money -----
+
+    /// Move money from payer to payee now, exactly once per idempotency key.
+    pub async fn create_transfer(&self, claim: IdempotencyClaim, transfer: TransferRecord) -> Result<Outcome<TransferRecord>, StoreError> {
+        assert!(transfer.amount_fen > 0, "transfers move a positive amount");
+        assert_ne!(transfer.payer_account, transfer.payee_account);
+        let locks = vec![transfer.payer_account, transfer.payee_account];
+        self.write(locks, move |conn| {
+            if let Some(original) = claim_idempotency(conn, &claim, OperationKind::Transfer, transfer.id, transfer.created_at_us)? {
+                let record = load_transfer(conn, original)?.ok_or_else(|| StoreError::corrupt("idempotency record points at a missing transfer"))?;
+                return Ok(Outcome::Replayed(record));
+            }
+            let amount = recourse_domain::Amount::from_stored(transfer.amount_fen);
+            let movement = Movement::between(transfer.payer_account, transfer.payee_account, amount, transfer.currency);
+            apply_movement(conn, transfer.id, OperationKind::Transfer, &movement, transfer.created_at_us)?;
+            conn.execute(
+                &format!("INSERT INTO transfers ({TRANSFER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"),
+                &[
+                    id(transfer.id.as_bytes()),
+                    id(transfer.payer.as_bytes()),
+                    id(transfer.payee.as_bytes()),
+                    id(transfer.payer_account.as_bytes()),
+                    id(transfer.payee_account.as_bytes()),
+                    transfer.amount_fen.into(),
+                    transfer.currency.code().into(),
+                    transfer.note.clone().into(),
+                    transfer.status.as_str().into(),
+                    transfer.created_at_us.into(),
+                    transfer.updated_at_us.into(),
+                    transfer.checks.as_str().into(),
+                ],
+            )?;
+            conn.execute(
+                "INSERT INTO transfer_events (transfer_id, status, at) VALUES ($1, $2, $3)",
+                &[id(transfer.id.as_bytes()), transfer.status.as_str().into(), transfer.created_at_us.into()],
+            )?;
+            Ok(Outcome::Created(transfer.clone()))
+        })
+        .await
+    }
+
+    /// A top-up or a withdrawal between a customer's wallet and the bank,
+    /// exactly once per idempotency key.
+    pub async fn create_bank_movement(&self, claim: IdempotencyClaim, movement: BankMovementRecord) -> Result<Outcome<BankMovementRecord>, StoreError> {
+        assert!(matches!(movement.kind, OperationKind::Topup | OperationKind::Withdrawal));
+        let locks = vec![movement.account, BANK_SETTLEMENT_CNY];
+        self.write(locks, move |conn| {
+            if let Some(original) = claim_idempotency(conn, &claim, movement.kind, movement.id, movement.created_at_us)? {
+                let record = load_bank_movement(conn, original)?.ok_or_else(|| StoreError::corrupt("idempotency record points at a missing movement"))?;
+                return Ok(Outcome::Replayed(record));
+            }
+            let card_bound = conn.query_opt(
+                "SELECT id FROM cards WHERE id = $1 AND user_id = $2",
+                &[id(movement.card.as_bytes()), id(movement.user.as_bytes())],
+            )?;
+            if card_bound.is_none() {
+                return Err(Refusal::CardNotFound.into());
+            }
+            let amount = recourse_domain::Amount::from_stored(movement.amount_fen);
+            let ledger_movement = match movement.kind {
+                OperationKind::Topup => Movement::between(BANK_SETTLEMENT_CNY, movement.account, amount, movement.currency),
+                _ => Movement::between(movement.account, BANK_SETTLEMENT_CNY, amount, movement.currency),
+            };
+            apply_movement(conn, movement.id, movement.kind, &ledger_movement, movement.created_at_us)?;
+            conn.execute(
+                &format!("INSERT INTO bank_movements ({BANK_MOVEMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
+                &[
+                    id(movement.id.as_bytes()),
+                    movement.kind.as_str().into(),
+                    id(movement.user.as_bytes()),
+                    id(movement.card.as_bytes()),
+                    id(movement.account.as_bytes()),
+                    movement.amount_fen.into(),
+                    movement.currency.code().into(),
+                    movement.created_at_us.into(),
+                ],
+            )?;
+            Ok(Outcome::Created(movement.clone()))
+        })
+        .await
+    }
+
+    pub async fn balance(&self, account: AccountId) -> Result<AccountBalance, StoreError> {
+        self.read(move |conn| {
+            let row = conn.query_opt("SELECT balance, held, currency FROM accounts WHERE id = $1", &[id(account.as_bytes())])?;
+            let row = row.ok_or(StoreError::NotFound)?;
+            Ok(AccountBalance { account, balance: Balance { balance_fen: row.i64(0)?, held_fen: row.i64(1)? }, currency: currency_of(&row.text(2)?)? })
+        })
+        .await
+    }
+
+    pub async fn transfer(&self, transfer: OperationId) -> Result<Option<(TransferRecord, Vec<StatusChange>)>, StoreError> {
+        self.read(move |conn| {
+            let Some(record) = load_transfer(conn, transfer)? else {
+                return Ok(None);
+            };
+            let rows = conn.query("SELECT status, at FROM transfer_events WHERE transfer_id = $1 ORDER BY at, status", &[id(transfer.as_bytes())])?;
+            let history = rows
+                .iter()
+                .map(|row| {
+                    let status = row.text(0)?;
+                    Ok(StatusChange {
+                        status: TransferStatus::parse(&status).ok_or_else(|| StoreError::corrupt(format!("unknown status {status}")))?,
+                        at_us: row.i64(1)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            Ok(Some((record, history)))
+        })
+        .await
+    }
+
+    /// A user's transfers, sent and received, newest first. `before` is the
+    /// id of the last transfer of the previous page (ids are time-ordered).
+    pub async fn transfers_of(&self, user: UserId, before: Option<OperationId>, limit: i64) -> Result<Vec<TransferRecord>, StoreError> {
+        assert!((1..=500).contains(&limit));
+        self.read(move |conn| {
+            let upper = before.map_or(vec![0xff; 16], |b| b.as_bytes().to_vec());
+            let sql = format!(
+                "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE payer_id = $1 AND id < $2 \
+                 UNION ALL SELECT {TRANSFER_COLUMNS} FROM transfers WHERE payee_id = $1 AND id < $2 \
+                 ORDER BY id DESC LIMIT $3"
+            );
+            let rows = conn.query(&sql, &[id(user.as_bytes()), Val::Blob(upper), limit.into()])?;
+            rows.iter().map(transfer_from_row).collect()
+        })
+        .await
+    }
+
+    pub async fn bank_movement(&self, movement: OperationId) -> Result<Option<BankMovementRecord>, StoreError> {
+        self.read(move |conn| load_bank_movement(conn, movement)).await
+    }
+
+    // ----- audit -----
+
+    /// Replay the journal against every cached balance and check every ledger
+    /// invariant. Reads one consistent snapshot.
+    pub async fn audit(&self) -> Result<AuditReport, StoreError> {
+        self.read(|conn| {
+            conn.batch("BEGIN")?;
+            let report = audit_in(conn);
+            let _ = conn.batch("COMMIT");
+            report
+        })
+        .await
+    }
+}
+
+fn audit_in(conn: &mut dyn SqlConn) -> Result<AuditReport, StoreError> {
+    let rows = conn.query(
+        "SELECT a.id, a.kind, a.currency, a.balance, a.held, CAST(COALESCE(SUM(j.amount), 0) AS BIGINT) \
+         FROM accounts a LEFT JOIN journal j ON j.account_id = a.id GROUP BY a.id, a.kind, a.currency, a.balance, a.held",
+        &[],
+    )?;
+    let accounts = rows
+        .iter()
+        .map(|row| {
+            let kind = row.text(1)?;
+            Ok(AccountAudit {
+                account: AccountId::from_bytes(row.id16(0)?),
+                kind: AccountKind::parse(&kind).ok_or_else(|| StoreError::corrupt(format!("unknown account kind {kind}")))?,
+                currency: currency_of(&row.text(2)?)?,
+                cached: Balance { balance_fen: row.i64(3)?, held_fen: row.i64(4)? },
+                journal_sum_fen: row.i64(5)?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let unbalanced = conn.query(
+        "SELECT op_id, CAST(SUM(amount) AS BIGINT) FROM journal GROUP BY op_id HAVING SUM(amount) <> 0",
+        &[],
+    )?;
+    let unbalanced = unbalanced
+        .iter()
+        .map(|row| Ok((uuid::Uuid::from_bytes(row.id16(0)?).to_string(), row.i64(1)?)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let counts = conn.query_one("SELECT COUNT(*), COUNT(DISTINCT op_id) FROM journal", &[])?;
+    Ok(audit(&accounts, &unbalanced, counts.i64(0)? as u64, counts.i64(1)? as u64))
+}

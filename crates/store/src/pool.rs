@@ -1,0 +1,54 @@
+//! A small blocking pool of connections for reads.
+//!
+//! Written here rather than taken from r2d2 because it must hold both
+//! connection types behind one trait object, and the r2d2 adapters pin their
+//! own versions of the SQLite and PostgreSQL drivers (STACK.md: only one
+//! SQLite may be linked).
+
+use std::sync::{Condvar, Mutex};
+
+use crate::sql::SqlConn;
+
+pub struct Pool {
+    idle: Mutex<Vec<Box<dyn SqlConn>>>,
+    returned: Condvar,
+}
+
+pub struct Pooled<'a> {
+    pool: &'a Pool,
+    conn: Option<Box<dyn SqlConn>>,
+}
+
+impl Pool {
+    pub fn new(connections: Vec<Box<dyn SqlConn>>) -> Pool {
+        assert!(!connections.is_empty(), "a pool needs at least one connection");
+        Pool { idle: Mutex::new(connections), returned: Condvar::new() }
+    }
+
+    /// Wait for an idle connection. Callers are blocking threads, never async tasks.
+    pub fn get(&self) -> Pooled<'_> {
+        let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        loop {
+            if let Some(conn) = idle.pop() {
+                return Pooled { pool: self, conn: Some(conn) };
+            }
+            idle = self.returned.wait(idle).unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+}
+
+impl Pooled<'_> {
+    pub fn conn(&mut self) -> &mut dyn SqlConn {
+        self.conn.as_deref_mut().expect("a pooled connection is present until drop")
+    }
+}
+
+impl Drop for Pooled<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            let mut idle = self.pool.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            idle.push(conn);
+            self.pool.returned.notify_one();
+        }
+    }
+}

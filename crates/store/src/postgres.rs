@@ -1,0 +1,119 @@
+//! PostgreSQL connections (the synchronous `postgres` client, used only from
+//! the store's own threads). Prepared statements are cached per connection so
+//! each statement costs one round trip.
+
+use std::collections::HashMap;
+use std::error::Error;
+
+use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+use postgres::{Client, NoTls, Statement};
+
+use crate::StoreError;
+use crate::sql::{Dialect, Row, SqlConn, Val};
+
+pub struct PgConn {
+    client: Client,
+    statements: HashMap<String, Statement>,
+}
+
+impl ToSql for Val {
+    fn to_sql(&self, ty: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+        match self {
+            Val::Null => Ok(IsNull::Yes),
+            Val::I64(v) => v.to_sql(ty, out),
+            Val::Text(s) => s.to_sql(ty, out),
+            Val::Blob(b) => b.to_sql(ty, out),
+        }
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+fn db_error(context: &str, error: postgres::Error) -> StoreError {
+    // The driver's error carries the server's message and SQLSTATE.
+    let detail = match error.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => error.to_string(),
+    };
+    let contended = matches!(error.code().map(|c| c.code()), Some("40001" | "40P01"));
+    if contended {
+        StoreError::Contention(format!("postgres {context}: {detail}"))
+    } else {
+        StoreError::Database(format!("postgres {context}: {detail}"))
+    }
+}
+
+impl PgConn {
+    pub fn connect(url: &str) -> Result<PgConn, StoreError> {
+        let client = Client::connect(url, NoTls).map_err(|e| db_error("connect", e))?;
+        Ok(PgConn { client, statements: HashMap::new() })
+    }
+
+    fn statement(&mut self, sql: &str) -> Result<Statement, StoreError> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql).map_err(|e| db_error("prepare", e))?;
+        self.statements.insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+}
+
+fn params_of(params: &[Val]) -> Vec<&(dyn ToSql + Sync)> {
+    params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
+}
+
+impl SqlConn for PgConn {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn execute(&mut self, sql: &str, params: &[Val]) -> Result<u64, StoreError> {
+        let statement = self.statement(sql)?;
+        self.client.execute(&statement, &params_of(params)).map_err(|e| db_error("execute", e))
+    }
+
+    fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>, StoreError> {
+        let statement = self.statement(sql)?;
+        let rows = self.client.query(&statement, &params_of(params)).map_err(|e| db_error("query", e))?;
+        rows.iter()
+            .map(|row| {
+                let values = row
+                    .columns()
+                    .iter()
+                    .enumerate()
+                    .map(|(index, column)| convert(row, index, column.type_()))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(Row(values))
+            })
+            .collect()
+    }
+
+    fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
+        self.client.batch_execute(sql).map_err(|e| db_error("batch", e))
+    }
+}
+
+fn convert(row: &postgres::Row, index: usize, ty: &Type) -> Result<Val, StoreError> {
+    let err = |e: postgres::Error| db_error("column", e);
+    let value = if *ty == Type::INT8 {
+        row.try_get::<_, Option<i64>>(index).map_err(err)?.map(Val::I64)
+    } else if *ty == Type::INT4 {
+        row.try_get::<_, Option<i32>>(index).map_err(err)?.map(|v| Val::I64(v.into()))
+    } else if *ty == Type::INT2 {
+        row.try_get::<_, Option<i16>>(index).map_err(err)?.map(|v| Val::I64(v.into()))
+    } else if *ty == Type::BOOL {
+        row.try_get::<_, Option<bool>>(index).map_err(err)?.map(|v| Val::I64(v.into()))
+    } else if *ty == Type::TEXT || *ty == Type::VARCHAR || *ty == Type::NAME {
+        row.try_get::<_, Option<String>>(index).map_err(err)?.map(Val::Text)
+    } else if *ty == Type::BYTEA {
+        row.try_get::<_, Option<Vec<u8>>>(index).map_err(err)?.map(Val::Blob)
+    } else {
+        return Err(StoreError::corrupt(format!("column {index} has unsupported type {ty}")));
+    };
+    Ok(value.unwrap_or(Val::Null))
+}

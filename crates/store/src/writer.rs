@@ -1,0 +1,219 @@
+//! The write path: a few dedicated threads that each own one connection and
+//! commit whatever operations are waiting as one transaction (group commit).
+//!
+//! For each batch: open a write transaction, take the row locks of every
+//! account the batch will touch in account-id order (PostgreSQL; SQLite has a
+//! single writer), run each operation inside its own SAVEPOINT — a refused or
+//! failed operation rolls back to its savepoint, not the batch — then COMMIT,
+//! and only after the commit answer every caller. With `synchronous=FULL` /
+//! `synchronous_commit=on` an answer therefore means the operation is on disk.
+//! If the commit fails, every operation in the batch gets the error; if
+//! PostgreSQL reports a deadlock or serialization failure, the whole batch is
+//! rolled back and run again (bounded).
+
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+
+use recourse_domain::AccountId;
+use tokio::sync::oneshot;
+
+use crate::StoreError;
+use crate::sql::{Dialect, SqlConn, Val};
+
+/// Batch retries after deadlock or serialization failures before giving up.
+const CONTENTION_RETRIES_MAX: u32 = 5;
+
+pub(crate) trait Job: Send {
+    fn accounts_to_lock(&self) -> &[AccountId];
+    /// Run inside the open transaction; `false` means roll this job back.
+    fn run(&mut self, conn: &mut dyn SqlConn) -> bool;
+    fn contended(&self) -> bool;
+    fn finish(self: Box<Self>, commit: Result<(), StoreError>);
+}
+
+struct TypedJob<T, F> {
+    work: F,
+    locks: Vec<AccountId>,
+    result: Option<Result<T, StoreError>>,
+    reply: Option<oneshot::Sender<Result<T, StoreError>>>,
+}
+
+impl<T, F> Job for TypedJob<T, F>
+where
+    T: Send,
+    F: FnMut(&mut dyn SqlConn) -> Result<T, StoreError> + Send,
+{
+    fn accounts_to_lock(&self) -> &[AccountId] {
+        &self.locks
+    }
+
+    fn run(&mut self, conn: &mut dyn SqlConn) -> bool {
+        let result = (self.work)(conn);
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn contended(&self) -> bool {
+        matches!(self.result, Some(Err(StoreError::Contention(_))))
+    }
+
+    fn finish(mut self: Box<Self>, commit: Result<(), StoreError>) {
+        let result = match (commit, self.result.take()) {
+            (_, None) => Err(StoreError::Database("operation never ran".into())),
+            (Ok(()), Some(result)) => result,
+            // A refusal stands whatever happened to the batch around it.
+            (Err(_), Some(Err(refusal))) if refusal.is_refusal() => Err(refusal),
+            (Err(commit_error), Some(_)) => Err(commit_error),
+        };
+        if let Some(reply) = self.reply.take() {
+            // The caller may have gone away (client disconnected); the
+            // operation's outcome is durable either way.
+            let _ = reply.send(result);
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct WriteQueue {
+    sender: SyncSender<Box<dyn Job>>,
+}
+
+impl WriteQueue {
+    /// Start `connections.len()` writer threads sharing one bounded queue.
+    pub fn start(connections: Vec<Box<dyn SqlConn>>, queue_max: usize, batch_max: usize) -> WriteQueue {
+        assert!(batch_max >= 1 && queue_max >= 1);
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Box<dyn Job>>(queue_max);
+        let receiver = Arc::new(Mutex::new(receiver));
+        for (index, conn) in connections.into_iter().enumerate() {
+            let receiver = Arc::clone(&receiver);
+            std::thread::Builder::new()
+                .name(format!("recourse-writer-{index}"))
+                .spawn(move || writer_loop(conn, &receiver, batch_max))
+                .expect("spawning a writer thread");
+        }
+        WriteQueue { sender }
+    }
+
+    pub async fn submit<T, F>(&self, locks: Vec<AccountId>, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut dyn SqlConn) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(TypedJob { work, locks, result: None, reply: Some(reply) });
+        match self.sender.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(StoreError::Overloaded),
+            Err(TrySendError::Disconnected(_)) => return Err(StoreError::Closed),
+        }
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+fn writer_loop(mut conn: Box<dyn SqlConn>, receiver: &Mutex<Receiver<Box<dyn Job>>>, batch_max: usize) {
+    loop {
+        let batch = {
+            let receiver = receiver.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let Ok(first) = receiver.recv() else {
+                return; // every sender is gone: the store was dropped
+            };
+            let mut batch = Vec::with_capacity(batch_max);
+            batch.push(first);
+            while batch.len() < batch_max {
+                match receiver.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            batch
+        };
+        run_batch(conn.as_mut(), batch);
+    }
+}
+
+fn run_batch(conn: &mut dyn SqlConn, mut batch: Vec<Box<dyn Job>>) {
+    let mut attempt = 0;
+    let outcome = loop {
+        attempt += 1;
+        let outcome = try_batch(conn, &mut batch);
+        match outcome {
+            Err(StoreError::Contention(_)) if attempt < CONTENTION_RETRIES_MAX => {
+                tracing::debug!(attempt, "write batch hit contention; retrying");
+                continue;
+            }
+            other => break other,
+        }
+    };
+    if let Err(error) = &outcome {
+        tracing::error!(%error, jobs = batch.len(), "write batch failed");
+    }
+    for job in batch {
+        job.finish(outcome.clone());
+    }
+}
+
+fn try_batch(conn: &mut dyn SqlConn, batch: &mut [Box<dyn Job>]) -> Result<(), StoreError> {
+    conn.begin_write()?;
+    let result = run_jobs(conn, batch);
+    let result = match result {
+        // A single refused job: nothing to keep, so end the transaction cheaply.
+        Ok(JobsOutcome::NothingToCommit) => conn.batch("ROLLBACK"),
+        Ok(JobsOutcome::Commit) => conn.batch("COMMIT"),
+        Err(error) => Err(error),
+    };
+    if result.is_err() {
+        // Best effort: the connection may already have ended the transaction.
+        let _ = conn.batch("ROLLBACK");
+    }
+    result
+}
+
+enum JobsOutcome {
+    Commit,
+    NothingToCommit,
+}
+
+fn run_jobs(conn: &mut dyn SqlConn, batch: &mut [Box<dyn Job>]) -> Result<JobsOutcome, StoreError> {
+    if conn.dialect() == Dialect::Postgres {
+        lock_accounts_in_order(conn, batch)?;
+    }
+    if let [job] = batch {
+        // One job: the transaction itself is its savepoint (saves two round trips).
+        let ok = job.run(conn);
+        if job.contended() {
+            return Err(StoreError::Contention("the operation was chosen as a deadlock victim".into()));
+        }
+        return Ok(if ok { JobsOutcome::Commit } else { JobsOutcome::NothingToCommit });
+    }
+    for job in batch.iter_mut() {
+        conn.batch("SAVEPOINT op")?;
+        let ok = job.run(conn);
+        if job.contended() {
+            return Err(StoreError::Contention("an operation in the batch was chosen as a deadlock victim".into()));
+        }
+        if ok {
+            conn.batch("RELEASE SAVEPOINT op")?;
+        } else {
+            conn.batch("ROLLBACK TO SAVEPOINT op; RELEASE SAVEPOINT op")?;
+        }
+    }
+    Ok(JobsOutcome::Commit)
+}
+
+/// Lock every account row the batch will update, in id order, before any job
+/// runs: two batches then can never wait for each other in a cycle.
+/// (PostgreSQL takes `FOR UPDATE` locks above the sort, i.e. in `ORDER BY` order.)
+fn lock_accounts_in_order(conn: &mut dyn SqlConn, batch: &[Box<dyn Job>]) -> Result<(), StoreError> {
+    let mut accounts: Vec<AccountId> = batch.iter().flat_map(|job| job.accounts_to_lock().iter().copied()).collect();
+    if accounts.is_empty() {
+        return Ok(());
+    }
+    accounts.sort();
+    accounts.dedup();
+    let placeholders: Vec<String> = (1..=accounts.len()).map(|i| format!("${i}")).collect();
+    let sql = format!("SELECT id FROM accounts WHERE id IN ({}) ORDER BY id FOR UPDATE", placeholders.join(", "));
+    let params: Vec<Val> = accounts.iter().map(|a| Val::Blob(a.as_bytes().to_vec())).collect();
+    conn.query(&sql, &params)?;
+    Ok(())
+}
