@@ -1,1 +1,178 @@
-fn main() {}
+//! The `recourse` binary: `serve`, `demo`, `admin …` and `bench …`.
+
+mod bench;
+mod demo;
+mod settings;
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use recourse_domain::phone::Phone;
+use recourse_domain::text::Nickname;
+use recourse_domain::Role;
+use recourse_store::Store;
+use settings::{Settings, StoreArgs};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "recourse", version, about = "Person-to-person payments where wrong transfers are hard to make and easy to recover")]
+struct Cli {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service.
+    Serve(ServeArgs),
+    /// Run the service pre-seeded with demo customers, staff, balances and history.
+    Demo(ServeArgs),
+    /// Operator commands; safe to run while a server uses the same store.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Benchmarks (real HTTP on loopback).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+#[derive(clap::Args, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Expose POST /v1/test/clock, which moves the service clock forward.
+    #[arg(long)]
+    pub test_clock: bool,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a staff account (agent, compliance, authority or admin).
+    CreateStaff {
+        #[arg(long, value_parser = ["agent", "compliance", "authority", "admin"])]
+        role: String,
+        #[arg(long)]
+        phone: String,
+        #[arg(long, env = "RECOURSE_STAFF_PASSWORD")]
+        password: String,
+        #[arg(long)]
+        nickname: Option<String>,
+    },
+    /// Replay the journal against every balance and check every ledger invariant.
+    CheckLedger,
+    /// Create or upgrade the schema, then exit.
+    Migrate,
+    /// Print a fresh random identity-data key (64 hex characters).
+    GenerateKey,
+}
+
+fn init_logs(format: &str) {
+    let filter = EnvFilter::try_from_env("RECOURSE_LOG").unwrap_or_else(|_| EnvFilter::new("info,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "pretty" {
+        builder.compact().init();
+    } else {
+        builder.json().flatten_event(true).init();
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::load(&cli.store)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    match cli.command {
+        Command::Serve(args) => {
+            init_logs(&settings.log_format);
+            let key = settings.required_identity_key()?;
+            runtime.block_on(serve(settings, args, key, None))
+        }
+        Command::Demo(args) => {
+            init_logs("pretty");
+            runtime.block_on(demo::run(settings, cli.store.data_dir.is_none(), args))
+        }
+        Command::Admin(command) => {
+            init_logs("pretty");
+            runtime.block_on(admin(settings, command))
+        }
+        Command::Bench(command) => runtime.block_on(bench::run(settings, command)),
+    }
+}
+
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    let config = settings.store_config();
+    let store = tokio::task::spawn_blocking(move || Store::open(&config)).await?.context("opening the store")?;
+    Ok(store)
+}
+
+/// Start the service; `ready` learns the bound address once it listens.
+pub async fn serve(settings: Settings, args: ServeArgs, identity_key: [u8; 32], ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>) -> anyhow::Result<()> {
+    let store = open_store(&settings).await?;
+    let description = store.description().to_owned();
+    let state = recourse_server::app_state(store, settings.service_config(identity_key, args.test_clock))?;
+    let listen = args.listen.unwrap_or(settings.listen.clone());
+    let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("listening on {listen}"))?;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, store = %description, test_clock = args.test_clock, "recourse is serving");
+    if let Some(ready) = ready {
+        let _ = ready.send(address);
+    }
+    recourse_server::serve(listener, recourse_server::router(state), shutdown_signal()).await?;
+    tracing::info!("recourse stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+async fn admin(settings: Settings, command: AdminCommand) -> anyhow::Result<()> {
+    match command {
+        AdminCommand::GenerateKey => {
+            println!("{}", recourse_server::vault::key_to_hex(&recourse_server::vault::random_key()));
+        }
+        AdminCommand::Migrate => {
+            let store = open_store(&settings).await?;
+            println!("schema is current in {}", store.description());
+        }
+        AdminCommand::CheckLedger => {
+            let store = open_store(&settings).await?;
+            let report = store.audit().await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            anyhow::ensure!(report.is_sound(), "the ledger has {} problem(s)", report.problems.len());
+        }
+        AdminCommand::CreateStaff { role, phone, password, nickname } => {
+            let role = Role::parse(&role).context("role")?;
+            let phone = Phone::parse(&phone).context("phone")?;
+            let nickname = Nickname::parse(nickname.as_deref().unwrap_or(role.as_str())).context("nickname")?;
+            let store = open_store(&settings).await?;
+            // Staff records carry no identity data, so a throwaway key is enough here.
+            let config = settings.service_config(recourse_server::vault::random_key(), false);
+            let state = recourse_server::app_state(store, config)?;
+            let user = recourse_server::api::accounts::create_account(&state, &phone, &password, &nickname, role)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.detail))?;
+            println!("created {} {} ({})", role.as_str(), user.id, phone.masked());
+        }
+    }
+    Ok(())
+}

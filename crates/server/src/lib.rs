@@ -1,1 +1,151 @@
+//! Recourse's HTTP service.
+//!
+//! - [`router`] builds the whole HTTP surface (API, OpenAPI document, docs
+//!   page, health, metrics) from an [`state::AppState`].
+//! - [`api`] holds the handlers, one module per capability.
+//! - [`problem`] maps every failure to `application/problem+json`, once.
+//! - [`auth`] (sessions, passwords), [`vault`] (identity data at rest),
+//!   [`clock`] (the service clock), [`config`] (settings).
+//!
+//! Architecture invariant: handlers never read the wall clock, never log
+//! personal data, and never touch SQL — they call `recourse_store::Store`.
 
+pub mod api;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod extract;
+pub mod identity_provider;
+mod openapi;
+pub mod problem;
+pub mod scheduler;
+pub mod state;
+pub mod vault;
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use recourse_store::Store;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::clock::Clock;
+use crate::config::ServiceConfig;
+use crate::identity_provider::{ChecksumOnly, IdentityProvider};
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+/// The process-wide Prometheus recorder (installed once, shared by every
+/// server in the process — tests start many).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new().install_recorder().unwrap_or_else(|_| {
+                // Another recorder is already installed (embedding program):
+                // keep a private one so /metrics still answers.
+                PrometheusBuilder::new().build_recorder().handle()
+            })
+        })
+        .clone()
+}
+
+/// Build the state for a store and settings, with the built-in identity provider.
+pub fn app_state(store: Store, config: ServiceConfig) -> anyhow::Result<AppState> {
+    app_state_with_provider(store, config, Arc::new(ChecksumOnly))
+}
+
+pub fn app_state_with_provider(store: Store, config: ServiceConfig, identity_provider: Arc<dyn IdentityProvider>) -> anyhow::Result<AppState> {
+    let zone = jiff::tz::TimeZone::get(&config.time_zone).map_err(|e| anyhow::anyhow!("time zone {:?}: {e}", config.time_zone))?;
+    let clock = if config.test_clock { Clock::test(zone) } else { Clock::system(zone) };
+    Ok(AppState {
+        store,
+        clock,
+        vault: vault::Vault::new(&config.identity_key),
+        config: Arc::new(config),
+        identity_provider,
+        metrics: metrics_handle(),
+    })
+}
+
+/// The documented API routes, and the OpenAPI document that describes them.
+fn api_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    use api::{accounts, money, system};
+    let mut router = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(system::healthz))
+        .routes(routes!(system::metrics))
+        .routes(routes!(accounts::register))
+        .routes(routes!(accounts::login))
+        .routes(routes!(accounts::logout))
+        .routes(routes!(accounts::me, accounts::update_me))
+        .routes(routes!(accounts::put_avatar))
+        .routes(routes!(accounts::get_avatar))
+        .routes(routes!(accounts::verify))
+        .routes(routes!(accounts::bind_card, accounts::list_cards))
+        .routes(routes!(money::topup))
+        .routes(routes!(money::withdraw))
+        .routes(routes!(money::create_transfer))
+        .routes(routes!(money::get_transfer))
+        .routes(routes!(money::list_transfers));
+    if state.clock.is_test_clock() {
+        router = router.routes(routes!(system::advance_clock));
+    }
+    router.split_for_parts()
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    let (api, openapi) = api_routes(&state);
+    let openapi_json: Arc<str> = openapi.to_pretty_json().unwrap_or_default().into();
+    let limits = &state.config.limits;
+    api.route("/openapi.json", get(move || async move { ([("content-type", "application/json")], openapi_json.to_string()) }))
+        .route("/docs", get(api::system::docs))
+        .route("/docs/scalar.js", get(api::system::docs_script))
+        .route_layer(middleware::from_fn_with_state(state.clone(), observe))
+        .fallback(api::system::not_found)
+        .method_not_allowed_fallback(api::system::method_not_allowed)
+        .layer(DefaultBodyLimit::max(limits.request_body_max_bytes))
+        .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
+            ApiError::internal("a handler panicked").into_response()
+        }))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+            // The path only: query strings may carry phone numbers.
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
+        }))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Per-route metrics and the request deadline.
+async fn observe(State(state): State<AppState>, matched: Option<MatchedPath>, request: Request, next: Next) -> Response {
+    let route = matched.map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = Instant::now();
+    let deadline = Duration::from_millis(state.config.limits.request_timeout_ms);
+    let response = match tokio::time::timeout(deadline, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "request-timeout", "Request timed out", "the request took too long; retry with the same Idempotency-Key").into_response(),
+    };
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("recourse_http_requests_total", "method" => method, "route" => route.clone(), "status" => status).increment(1);
+    metrics::histogram!("recourse_http_request_duration_seconds", "route" => route).record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Serve until `shutdown` resolves, then finish the requests in flight.
+pub async fn serve(listener: tokio::net::TcpListener, router: Router, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+}

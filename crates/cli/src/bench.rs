@@ -1,0 +1,225 @@
+//! `recourse bench transfers`: real HTTP load on loopback against an
+//! in-process server, printing transfers/s and latency percentiles.
+//!
+//! Accounts are seeded straight through the store (verified, with a bound
+//! card and a large balance) so that seeding is not what is measured; every
+//! measured transfer is a full `POST /v1/transfers` with its own
+//! `Idempotency-Key`, bearer token check, payee lookup and durable commit.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Subcommand;
+use recourse_domain::identity::make_id_number;
+use recourse_domain::ledger::OperationKind;
+use recourse_domain::{AccountId, CardId, Currency, OperationId, Role, UserId};
+use recourse_server::config::PasswordHashing;
+use recourse_server::vault::{Slot, Vault};
+use recourse_store::{BankMovementRecord, IdempotencyClaim, NewCard, NewUser, Store, Verification};
+
+use crate::settings::Settings;
+use crate::{ServeArgs, open_store};
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Concurrent transfers between random accounts over HTTP.
+    Transfers {
+        /// Customer accounts to create and pay between.
+        #[arg(long, default_value_t = 1000)]
+        accounts: usize,
+        /// Concurrent HTTP clients (keep-alive connections).
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        /// How long to measure.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Warm-up before measuring.
+        #[arg(long, default_value_t = 2)]
+        warmup_seconds: u64,
+    },
+}
+
+pub async fn run(mut settings: Settings, command: BenchCommand) -> anyhow::Result<()> {
+    let BenchCommand::Transfers { accounts, clients, seconds, warmup_seconds } = command;
+    anyhow::ensure!(accounts >= 2 && clients >= 1 && accounts >= clients, "need at least 2 accounts and no more clients than accounts");
+    anyhow::ensure!(seconds >= 1 && seconds <= 3600, "seconds is 1 to 3600");
+    let _scratch;
+    if settings.database_url.is_none() && std::env::args().all(|a| a != "--data-dir") {
+        let dir = tempfile::tempdir().context("scratch directory")?;
+        settings.data_dir = dir.path().to_path_buf();
+        _scratch = dir;
+    }
+    settings.password_hashing = PasswordHashing::cheap_for_tests();
+    let key = recourse_server::vault::random_key();
+    let store = open_store(&settings).await?;
+    let description = store.description().to_owned();
+    eprintln!("seeding {accounts} accounts in {description} …");
+    let customers = seed(&store, &Vault::new(&key), accounts).await?;
+    drop(store);
+
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let server_settings = settings.clone();
+    tokio::spawn(async move {
+        let args = ServeArgs { listen: Some("127.0.0.1:0".into()), test_clock: false };
+        if let Err(error) = crate::serve(server_settings, args, key, Some(ready_tx)).await {
+            eprintln!("bench server failed: {error:#}");
+        }
+    });
+    let base = format!("http://{}", ready_rx.await.context("the bench server did not start")?);
+    let client = reqwest::Client::builder().pool_max_idle_per_host(clients).build()?;
+    let mut sessions = Vec::with_capacity(clients);
+    for (phone, _) in customers.iter().take(clients) {
+        let response = client.post(format!("{base}/v1/sessions")).json(&serde_json::json!({"phone": phone, "password": "bench-password"})).send().await?;
+        anyhow::ensure!(response.status() == 200, "bench login failed: {}", response.status());
+        let body: serde_json::Value = response.json().await?;
+        sessions.push(body["token"].as_str().context("token")?.to_owned());
+    }
+    let all_ids: Arc<Vec<String>> = Arc::new(customers.iter().map(|(_, id)| id.clone()).collect());
+
+    eprintln!("warming up for {warmup_seconds}s, then measuring {seconds}s with {clients} clients …");
+    let measuring = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for (index, token) in sessions.into_iter().enumerate() {
+        let client = client.clone();
+        let base = base.clone();
+        let measuring = Arc::clone(&measuring);
+        let stop = Arc::clone(&stop);
+        let ids = Arc::clone(&all_ids);
+        let own_id = customers[index].1.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies_us: Vec<u32> = Vec::with_capacity(200_000);
+            let mut errors = 0u64;
+            let mut seed = (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            while !stop.load(Ordering::Relaxed) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let mut payee = &ids[(seed % ids.len() as u64) as usize];
+                if *payee == own_id {
+                    payee = &ids[((seed + 1) % ids.len() as u64) as usize];
+                }
+                let started = Instant::now();
+                let result = client
+                    .post(format!("{base}/v1/transfers"))
+                    .bearer_auth(&token)
+                    .header("idempotency-key", uuid::Uuid::now_v7().to_string())
+                    .json(&serde_json::json!({"payee_id": payee, "amount": 1 + seed % 100}))
+                    .send()
+                    .await;
+                let ok = matches!(&result, Ok(response) if response.status() == 201);
+                if let Ok(response) = result {
+                    let _ = response.bytes().await;
+                }
+                if measuring.load(Ordering::Relaxed) {
+                    if ok {
+                        latencies_us.push(started.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                    } else {
+                        errors += 1;
+                    }
+                }
+            }
+            (latencies_us, errors)
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(warmup_seconds)).await;
+    measuring.store(true, Ordering::Relaxed);
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    measuring.store(false, Ordering::Relaxed);
+    let elapsed = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (mut l, e) = task.await?;
+        latencies.append(&mut l);
+        errors += e;
+    }
+    latencies.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        if latencies.is_empty() {
+            return 0.0;
+        }
+        let index = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
+        f64::from(latencies[index]) / 1000.0
+    };
+    let store = open_store(&settings).await?;
+    let audit = store.audit().await?;
+    println!("store:        {description}");
+    println!("accounts:     {accounts}   clients: {clients}   measured: {elapsed:.1}s (after {warmup_seconds}s warm-up)");
+    println!("transfers:    {} ok, {errors} failed", latencies.len());
+    println!("throughput:   {:.0} transfers/s", latencies.len() as f64 / elapsed);
+    println!("latency ms:   p50 {:.2}   p99 {:.2}   p99.9 {:.2}   max {:.2}", pct(0.50), pct(0.99), pct(0.999), pct(1.0));
+    println!("ledger audit: {} ({} journal rows, {} operations)", if audit.is_sound() { "sound" } else { "PROBLEMS" }, audit.journal_rows, audit.operations);
+    anyhow::ensure!(audit.is_sound(), "ledger problems after the benchmark: {:?}", audit.problems);
+    Ok(())
+}
+
+/// Create `accounts` verified customers with money; return (phone, id) of all of them.
+async fn seed(store: &Store, vault: &Vault, accounts: usize) -> anyhow::Result<Vec<(String, String)>> {
+    let password_hash = recourse_server::auth::hash_password(&PasswordHashing::cheap_for_tests(), "bench-password").map_err(|e| anyhow::anyhow!(e.detail))?;
+    let run_prefix = (uuid::Uuid::now_v7().as_u128() % 90) as u64 + 10;
+    let mut out = Vec::with_capacity(accounts);
+    let chunk = 256;
+    let mut index = 0;
+    while index < accounts {
+        let end = (index + chunk).min(accounts);
+        let mut jobs = Vec::new();
+        for i in index..end {
+            let store = store.clone();
+            let vault = vault.clone();
+            let password_hash = password_hash.clone();
+            jobs.push(tokio::spawn(async move { seed_one(&store, &vault, &password_hash, run_prefix, i).await }));
+        }
+        for job in jobs {
+            out.push(job.await??);
+        }
+        index = end;
+    }
+    Ok(out)
+}
+
+async fn seed_one(store: &Store, vault: &Vault, password_hash: &str, run_prefix: u64, i: usize) -> anyhow::Result<(String, String)> {
+    let phone = format!("+86199{run_prefix:02}{i:06}");
+    let user = store
+        .create_user(NewUser {
+            id: UserId::new(),
+            phone: phone.clone(),
+            password_hash: password_hash.to_owned(),
+            nickname: format!("bench{i}"),
+            role: Role::Customer,
+            wallet: Some(AccountId::new()),
+            created_at_us: 0,
+        })
+        .await?;
+    let row = user.id.as_bytes().to_vec();
+    let id_number = make_id_number("110105", jiff::civil::date(1990, 1, 1), (i % 1000) as u16);
+    store
+        .verify_user(
+            user.id,
+            Verification {
+                legal_name_enc: vault.encrypt(Slot { table: "users", column: "legal_name_enc", row: &row }, "压测用户"),
+                id_number_enc: vault.encrypt(Slot { table: "users", column: "id_number_enc", row: &row }, &id_number),
+                id_number_index: vault.blind_index("id_number", &format!("{run_prefix}-{i}")),
+                masked_name: "***户".into(),
+                id_last4: id_number[14..].to_owned(),
+                verified_at_us: 0,
+            },
+            i64::MAX,
+        )
+        .await?;
+    let card = store
+        .bind_card(NewCard { id: CardId::new(), user: user.id, card_enc: vec![1], card_index: vec![i as u8, (i >> 8) as u8, (i >> 16) as u8], last4: "0000".into(), created_at_us: 0 })
+        .await?;
+    let wallet = user.wallet.context("customers have wallets")?;
+    store
+        .create_bank_movement(
+            IdempotencyClaim { caller: user.id, key: "bench-seed".into(), request_hash: vec![0] },
+            BankMovementRecord { id: OperationId::new(), kind: OperationKind::Topup, user: user.id, card: card.id, account: wallet, amount_fen: 1_000_000_000, currency: Currency::Cny, created_at_us: 0 },
+        )
+        .await?;
+    Ok((phone, user.id.to_string()))
+}

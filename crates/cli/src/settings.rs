@@ -1,0 +1,133 @@
+//! Settings for every subcommand: defaults, then a TOML file
+//! (`--config`, default `recourse.toml` if present), then `RECOURSE_*`
+//! environment variables (nested keys with `__`, e.g.
+//! `RECOURSE_LIMITS__TRANSFER_MAX_FEN`), then command-line flags.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use recourse_server::config::{Limits, PasswordHashing, ServiceConfig};
+use recourse_store::{Backend, StoreConfig};
+use serde::{Deserialize, Serialize};
+
+/// Flags shared by every subcommand that touches storage.
+#[derive(Debug, Clone, Args, Default)]
+pub struct StoreArgs {
+    /// Directory of the embedded SQLite store.
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Use PostgreSQL instead of SQLite, e.g. postgres://user:pass@127.0.0.1/recourse.
+    #[arg(long, global = true)]
+    pub database_url: Option<String>,
+    /// Settings file (TOML).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSettings {
+    /// Operations committed together at most (group commit).
+    pub batch_max: usize,
+    /// Writer connections (PostgreSQL only; SQLite has one writer).
+    pub writers: usize,
+    pub readers: usize,
+    /// fsync on commit (SQLite `synchronous=FULL`). Never turn off in production.
+    pub durable: bool,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings { batch_max: 64, writers: 4, readers: 8, durable: true }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    /// 64 hex characters. Required by `serve`; keep it out of the repository.
+    pub identity_key: Option<String>,
+    pub time_zone: String,
+    /// `json` (default for serve) or `pretty`.
+    pub log_format: String,
+    pub limits: Limits,
+    pub password_hashing: PasswordHashing,
+    pub store: StoreSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./recourse-data"),
+            database_url: None,
+            identity_key: None,
+            time_zone: "Asia/Shanghai".into(),
+            log_format: "json".into(),
+            limits: Limits::default(),
+            password_hashing: PasswordHashing::default(),
+            store: StoreSettings::default(),
+        }
+    }
+}
+
+impl Settings {
+    pub fn load(args: &StoreArgs) -> anyhow::Result<Settings> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        match &args.config {
+            Some(path) => {
+                anyhow::ensure!(path.exists(), "settings file {} does not exist", path.display());
+                figment = figment.merge(Toml::file(path));
+            }
+            None => figment = figment.merge(Toml::file("recourse.toml")),
+        }
+        figment = figment.merge(Env::prefixed("RECOURSE_").split("__"));
+        let mut settings: Settings = figment.extract().context("reading settings")?;
+        if let Some(dir) = &args.data_dir {
+            settings.data_dir = dir.clone();
+        }
+        if let Some(url) = &args.database_url {
+            settings.database_url = Some(url.clone());
+        }
+        Ok(settings)
+    }
+
+    pub fn store_config(&self) -> StoreConfig {
+        let backend = match &self.database_url {
+            Some(url) => Backend::Postgres { url: url.clone() },
+            None => Backend::Sqlite { data_dir: self.data_dir.clone() },
+        };
+        let mut config = StoreConfig::new(backend);
+        config.batch_max = self.store.batch_max;
+        if self.database_url.is_some() {
+            config.writers = self.store.writers;
+        }
+        config.readers = self.store.readers;
+        config.durable = self.store.durable;
+        config
+    }
+
+    pub fn service_config(&self, identity_key: [u8; 32], test_clock: bool) -> ServiceConfig {
+        ServiceConfig {
+            limits: self.limits.clone(),
+            password_hashing: self.password_hashing.clone(),
+            identity_key,
+            test_clock,
+            time_zone: self.time_zone.clone(),
+        }
+    }
+
+    /// The identity key from settings, or a clear error saying how to set one.
+    pub fn required_identity_key(&self) -> anyhow::Result<[u8; 32]> {
+        let text = self.identity_key.as_deref().context(
+            "no identity key: set RECOURSE_IDENTITY_KEY to 64 hex characters (generate one with `recourse admin generate-key`)",
+        )?;
+        recourse_server::vault::parse_key(text).context("RECOURSE_IDENTITY_KEY")
+    }
+}

@@ -1,0 +1,343 @@
+//! Customers and staff: registration, sessions, profile, real-name
+//! verification and bank cards.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use recourse_domain::card::CardNumber;
+use recourse_domain::identity::{IdNumber, IdNumberError, LegalName};
+use recourse_domain::phone::Phone;
+use recourse_domain::text::Nickname;
+use recourse_domain::{AccountId, CardId, Role, UserId};
+use recourse_store::{Avatar, NewCard, NewUser, UserRecord, Verification};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use super::views::{CardView, MeView};
+use crate::auth::{self, Caller};
+use crate::clock::rfc3339;
+use crate::extract::ApiJson;
+use crate::problem::{ApiError, ApiResult, Problem};
+use crate::state::AppState;
+use crate::vault::Slot;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// Mainland mobile number, with or without `+86`.
+    #[schema(example = "+8613800138000")]
+    pub phone: String,
+    /// 8–128 characters.
+    pub password: String,
+    #[schema(example = "小明")]
+    pub nickname: String,
+    /// Optional avatar image (PNG, JPEG or WebP), base64.
+    pub avatar_base64: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RegisteredView {
+    pub id: String,
+    pub phone: String,
+    pub nickname: String,
+    pub verified: bool,
+    pub created_at: String,
+}
+
+pub fn parse_phone(text: &str) -> ApiResult<Phone> {
+    Phone::parse(text).map_err(|e| ApiError::invalid("invalid-phone", e.to_string()))
+}
+
+fn parse_nickname(text: &str) -> ApiResult<Nickname> {
+    Nickname::parse(text).map_err(|e| ApiError::invalid("invalid-nickname", format!("nickname {e}")))
+}
+
+/// Create a user record (customer or staff). Shared by registration, the
+/// admin command and the demo seeder so that all go through the same checks.
+pub async fn create_account(state: &AppState, phone: &Phone, password: &str, nickname: &Nickname, role: Role) -> ApiResult<UserRecord> {
+    auth::check_password_policy(password)?;
+    let params = state.config.password_hashing.clone();
+    let password = password.to_owned();
+    let password_hash = tokio::task::spawn_blocking(move || auth::hash_password(&params, &password)).await.map_err(ApiError::internal)??;
+    let new_user = NewUser {
+        id: UserId::new(),
+        phone: phone.as_str().to_owned(),
+        password_hash,
+        nickname: nickname.as_str().to_owned(),
+        role,
+        wallet: (role == Role::Customer).then(AccountId::new),
+        created_at_us: state.clock.now_us(),
+    };
+    Ok(state.store.create_user(new_user).await?)
+}
+
+#[utoipa::path(post, path = "/v1/users", tag = "accounts", request_body = RegisterRequest,
+    responses((status = 201, body = RegisteredView), (status = 409, description = "phone-taken", body = Problem), (status = 422, body = Problem)))]
+pub async fn register(State(state): State<AppState>, ApiJson(request): ApiJson<RegisterRequest>) -> ApiResult<(StatusCode, Json<RegisteredView>)> {
+    let phone = parse_phone(&request.phone)?;
+    let nickname = parse_nickname(&request.nickname)?;
+    auth::check_password_policy(&request.password)?;
+    let avatar = match &request.avatar_base64 {
+        Some(encoded) => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .map_err(|_| ApiError::invalid("invalid-avatar", "avatar_base64 is not valid base64"))?;
+            let (content_type, _) = check_avatar(&state, &bytes)?;
+            Some((content_type, bytes))
+        }
+        None => None,
+    };
+    let user = create_account(&state, &phone, &request.password, &nickname, Role::Customer).await?;
+    if let Some((content_type, bytes)) = avatar {
+        store_avatar(&state, user.id, content_type, bytes).await?;
+    }
+    let view = RegisteredView { id: user.id.to_string(), phone: user.phone, nickname: user.nickname, verified: false, created_at: rfc3339(user.created_at_us) };
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub phone: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SessionView {
+    /// Send as `Authorization: Bearer <token>`.
+    pub token: String,
+    pub user_id: String,
+    pub role: String,
+    pub expires_at: String,
+}
+
+/// A hash to verify against when the phone is unknown, so that a wrong phone
+/// and a wrong password take the same time.
+fn decoy_hash(state: &AppState) -> String {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| auth::hash_password(&state.config.password_hashing, "decoy password").unwrap_or_default()).clone()
+}
+
+#[utoipa::path(post, path = "/v1/sessions", tag = "accounts", request_body = LoginRequest,
+    responses((status = 200, body = SessionView), (status = 401, description = "invalid-credentials", body = Problem)))]
+pub async fn login(State(state): State<AppState>, ApiJson(request): ApiJson<LoginRequest>) -> ApiResult<Json<SessionView>> {
+    let invalid = || ApiError::new(StatusCode::UNAUTHORIZED, "invalid-credentials", "Invalid credentials", "the phone number or password is wrong");
+    if request.password.chars().count() > auth::PASSWORD_CHARS_MAX {
+        return Err(invalid());
+    }
+    let user = match Phone::parse(&request.phone) {
+        Ok(phone) => state.store.user_by_phone(phone.as_str()).await?,
+        Err(_) => None,
+    };
+    let stored_hash = user.as_ref().map_or_else(|| decoy_hash(&state), |u| u.password_hash.clone());
+    let password = request.password.clone();
+    let matches = tokio::task::spawn_blocking(move || auth::verify_password(&stored_hash, &password)).await.map_err(ApiError::internal)?;
+    let user = match (user, matches) {
+        (Some(user), true) => user,
+        _ => return Err(invalid()),
+    };
+    let (token, token_hash) = auth::new_token();
+    let now_us = state.clock.now_us();
+    let expires_at_us = now_us + state.config.limits.session_ttl_seconds * 1_000_000;
+    state.store.create_session(token_hash, user.id, now_us, expires_at_us).await?;
+    Ok(Json(SessionView { token, user_id: user.id.to_string(), role: user.role.as_str().to_owned(), expires_at: rfc3339(expires_at_us) }))
+}
+
+#[utoipa::path(delete, path = "/v1/sessions/current", tag = "accounts", security(("bearer" = [])),
+    responses((status = 204, description = "the token no longer works"), (status = 401, body = Problem)))]
+pub async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<StatusCode> {
+    state.store.revoke_session(caller.token_hash, state.clock.now_us()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn me_view(state: &AppState, user: &UserRecord) -> ApiResult<MeView> {
+    let balance = match user.wallet {
+        Some(wallet) => Some(state.store.balance(wallet).await?),
+        None => None,
+    };
+    Ok(MeView::new(user, balance.as_ref()))
+}
+
+#[utoipa::path(get, path = "/v1/me", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = MeView), (status = 401, body = Problem)))]
+pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<MeView>> {
+    Ok(Json(me_view(&state, &caller.user).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMeRequest {
+    pub nickname: Option<String>,
+}
+
+#[utoipa::path(patch, path = "/v1/me", tag = "accounts", security(("bearer" = [])), request_body = UpdateMeRequest,
+    responses((status = 200, body = MeView), (status = 422, body = Problem)))]
+pub async fn update_me(State(state): State<AppState>, caller: Caller, ApiJson(request): ApiJson<UpdateMeRequest>) -> ApiResult<Json<MeView>> {
+    if let Some(nickname) = &request.nickname {
+        let nickname = parse_nickname(nickname)?;
+        if nickname.as_str() != caller.user.nickname {
+            state.store.set_nickname(caller.user.id, nickname.as_str().to_owned(), state.clock.now_us()).await?;
+        }
+    }
+    let user = state.store.user(caller.user.id).await?.ok_or_else(|| ApiError::not_found("user"))?;
+    Ok(Json(me_view(&state, &user).await?))
+}
+
+/// Recognise an image by its first bytes; the declared type is not trusted.
+fn sniff_image(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        Some("image/webp")
+    } else {
+        None
+    }
+}
+
+fn check_avatar<'a>(state: &AppState, bytes: &'a [u8]) -> ApiResult<(&'static str, &'a [u8])> {
+    if bytes.len() > state.config.limits.avatar_max_bytes {
+        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Avatar too large", format!("an avatar is at most {} bytes", state.config.limits.avatar_max_bytes)));
+    }
+    let content_type = sniff_image(bytes).ok_or_else(|| ApiError::invalid("invalid-avatar", "an avatar is a PNG, JPEG or WebP image"))?;
+    Ok((content_type, bytes))
+}
+
+async fn store_avatar(state: &AppState, user: UserId, content_type: &str, image: Vec<u8>) -> ApiResult<()> {
+    let sha256 = Sha256::digest(&image).to_vec();
+    let avatar = Avatar { id: uuid::Uuid::now_v7(), user, content_type: content_type.to_owned(), image, sha256, created_at_us: state.clock.now_us() };
+    Ok(state.store.set_avatar(avatar).await?)
+}
+
+#[utoipa::path(put, path = "/v1/me/avatar", tag = "accounts", security(("bearer" = [])),
+    request_body(content = Vec<u8>, content_type = "image/png"),
+    responses((status = 200, body = MeView), (status = 413, body = Problem), (status = 422, body = Problem)))]
+pub async fn put_avatar(State(state): State<AppState>, caller: Caller, body: Bytes) -> ApiResult<Json<MeView>> {
+    let (content_type, bytes) = check_avatar(&state, &body)?;
+    store_avatar(&state, caller.user.id, content_type, bytes.to_vec()).await?;
+    let user = state.store.user(caller.user.id).await?.ok_or_else(|| ApiError::not_found("user"))?;
+    Ok(Json(me_view(&state, &user).await?))
+}
+
+#[utoipa::path(get, path = "/v1/avatars/{id}", tag = "accounts", security(("bearer" = [])),
+    params(("id" = String, Path, description = "avatar id")),
+    responses((status = 200, description = "the image", content_type = "image/png"), (status = 404, body = Problem)))]
+pub async fn get_avatar(State(state): State<AppState>, _caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+    let id = uuid::Uuid::parse_str(&id).map_err(|_| ApiError::not_found("no such avatar"))?;
+    let avatar = state.store.avatar(id).await?.ok_or_else(|| ApiError::not_found("no such avatar"))?;
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, avatar.content_type.parse().map_err(ApiError::internal)?);
+    headers.insert(header::CACHE_CONTROL, "private, max-age=86400, immutable".parse().map_err(ApiError::internal)?);
+    Ok((headers, avatar.image).into_response())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerificationRequest {
+    #[schema(example = "王小明")]
+    pub legal_name: String,
+    /// 18-character resident identity number (GB 11643-1999).
+    #[schema(example = "11010519491231002X")]
+    pub id_number: String,
+}
+
+#[utoipa::path(post, path = "/v1/me/verification", tag = "accounts", security(("bearer" = [])), request_body = VerificationRequest,
+    responses((status = 200, body = MeView), (status = 409, description = "already-verified / identity-limit-reached", body = Problem),
+              (status = 422, description = "invalid-legal-name / invalid-id-number / below-minimum-age / identity-not-confirmed", body = Problem)))]
+pub async fn verify(State(state): State<AppState>, caller: Caller, ApiJson(request): ApiJson<VerificationRequest>) -> ApiResult<Json<MeView>> {
+    caller.require_customer()?;
+    if caller.user.verified() {
+        return Err(recourse_store::StoreError::AlreadyVerified.into());
+    }
+    let name = LegalName::parse(&request.legal_name).map_err(|e| ApiError::invalid("invalid-legal-name", e.to_string()))?;
+    let number = IdNumber::parse(&request.id_number).map_err(|e| {
+        let reason = match e {
+            IdNumberError::Format => "format",
+            IdNumberError::Region => "region",
+            IdNumberError::BirthDate => "birth_date",
+            IdNumberError::CheckDigit => "check_digit",
+        };
+        ApiError::invalid("invalid-id-number", e.to_string()).with("reason", reason)
+    })?;
+    let today = state.clock.today();
+    if number.birth_date() > today {
+        return Err(ApiError::invalid("invalid-id-number", "the identity number's birth date is in the future").with("reason", "birth_date"));
+    }
+    let min_age = state.config.limits.verification_min_age_years;
+    if number.age_on(today) < min_age {
+        return Err(ApiError::invalid("below-minimum-age", format!("real-name verification needs an age of at least {min_age}")));
+    }
+    state.identity_provider.confirm(&name, &number).await.map_err(|e| ApiError::invalid("identity-not-confirmed", e.to_string()))?;
+    let row = caller.user.id.as_bytes().to_vec();
+    let verification = Verification {
+        legal_name_enc: state.vault.encrypt(Slot { table: "users", column: "legal_name_enc", row: &row }, name.expose()),
+        id_number_enc: state.vault.encrypt(Slot { table: "users", column: "id_number_enc", row: &row }, number.expose()),
+        id_number_index: state.vault.blind_index("id_number", number.expose()),
+        masked_name: name.masked().as_str().to_owned(),
+        id_last4: number.last4().to_owned(),
+        verified_at_us: state.clock.now_us(),
+    };
+    let user = state.store.verify_user(caller.user.id, verification, state.config.limits.accounts_per_identity_max).await?;
+    tracing::info!(user = %user.id, "real-name verification completed");
+    Ok(Json(me_view(&state, &user).await?))
+}
+
+/// The caller's verified legal name, decrypted for a comparison that needs it.
+async fn legal_name_of(state: &AppState, user: UserId) -> ApiResult<LegalName> {
+    let identity = state.store.encrypted_identity(user).await?.ok_or_else(|| ApiError::from(recourse_domain::refusal::Refusal::NotVerified))?;
+    let row = user.as_bytes().to_vec();
+    let text = state.vault.decrypt(Slot { table: "users", column: "legal_name_enc", row: &row }, &identity.legal_name_enc).map_err(ApiError::internal)?;
+    LegalName::parse(&text).map_err(ApiError::internal)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BindCardRequest {
+    #[schema(example = "6222021234567890128")]
+    pub card_number: String,
+    /// Must be the account's verified legal name.
+    pub holder_name: String,
+}
+
+#[utoipa::path(post, path = "/v1/me/cards", tag = "cards", security(("bearer" = [])), request_body = BindCardRequest,
+    responses((status = 201, body = CardView), (status = 403, description = "verification-required", body = Problem),
+              (status = 409, description = "card-already-bound", body = Problem), (status = 422, description = "invalid-card-number / card-holder-mismatch", body = Problem)))]
+pub async fn bind_card(State(state): State<AppState>, caller: Caller, ApiJson(request): ApiJson<BindCardRequest>) -> ApiResult<(StatusCode, Json<CardView>)> {
+    caller.require_customer()?;
+    if !caller.user.verified() {
+        return Err(recourse_domain::refusal::Refusal::NotVerified.into());
+    }
+    let card = CardNumber::parse(&request.card_number).map_err(|e| ApiError::invalid("invalid-card-number", e.to_string()))?;
+    let holder = LegalName::parse(&request.holder_name).map_err(|e| ApiError::invalid("card-holder-mismatch", format!("holder name: {e}")))?;
+    if !legal_name_of(&state, caller.user.id).await?.same_name_as(&holder) {
+        return Err(ApiError::invalid("card-holder-mismatch", "the card holder's name must be the account's verified legal name"));
+    }
+    let id = CardId::new();
+    let row = id.as_bytes().to_vec();
+    let new_card = NewCard {
+        id,
+        user: caller.user.id,
+        card_enc: state.vault.encrypt(Slot { table: "cards", column: "card_enc", row: &row }, card.expose()),
+        card_index: state.vault.blind_index("card_number", card.expose()),
+        last4: card.last4().to_owned(),
+        created_at_us: state.clock.now_us(),
+    };
+    let record = state.store.bind_card(new_card).await?;
+    Ok((StatusCode::CREATED, Json(CardView::from(&record))))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CardsView {
+    pub cards: Vec<CardView>,
+}
+
+#[utoipa::path(get, path = "/v1/me/cards", tag = "cards", security(("bearer" = [])), responses((status = 200, body = CardsView)))]
+pub async fn list_cards(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<CardsView>> {
+    let cards = state.store.cards_of(caller.user.id).await?;
+    Ok(Json(CardsView { cards: cards.iter().map(CardView::from).collect() }))
+}

@@ -1,0 +1,8 @@
+//! HTTP handlers, one module per capability. Each handler parses its input
+//! into domain types, calls the store, and returns a view; failures are
+//! `ApiError`s mapped in `crate::problem`.
+
+pub mod accounts;
+pub mod money;
+pub mod system;
+pub mod views;

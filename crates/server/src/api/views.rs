@@ -1,0 +1,204 @@
+//! What responses show. Personal data appears only masked: legal names by
+//! the rule in `recourse_domain::identity`, identity numbers by their last
+//! four, phone numbers of other people as `+86 138****8000`.
+
+use recourse_domain::identity::mask_id_last4;
+use recourse_store::{AccountBalance, BankMovementRecord, CardRecord, StatusChange, TransferRecord, UserRecord};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::clock::rfc3339;
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BalanceView {
+    /// Fen that can be spent now: `balance - held`.
+    pub available: i64,
+    /// Fen on hold (claims, pending flows).
+    pub held: i64,
+    /// Fen in the wallet, including held.
+    pub total: i64,
+    #[schema(example = "CNY")]
+    pub currency: String,
+}
+
+impl From<&AccountBalance> for BalanceView {
+    fn from(balance: &AccountBalance) -> Self {
+        BalanceView {
+            available: balance.balance.available_fen(),
+            held: balance.balance.held_fen,
+            total: balance.balance.balance_fen,
+            currency: balance.currency.code().to_owned(),
+        }
+    }
+}
+
+/// The caller's own account.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MeView {
+    pub id: String,
+    /// The caller's own phone number, in full.
+    pub phone: String,
+    pub nickname: String,
+    #[schema(example = "customer")]
+    pub role: String,
+    pub verified: bool,
+    /// The verified legal name, masked (`**明`); null until verified.
+    pub masked_name: Option<String>,
+    /// The identity number with all but the last four hidden; null until verified.
+    pub masked_id_number: Option<String>,
+    pub verified_at: Option<String>,
+    /// Null for staff accounts, which hold no money.
+    pub balance: Option<BalanceView>,
+    pub avatar_url: Option<String>,
+    pub created_at: String,
+}
+
+impl MeView {
+    pub fn new(user: &UserRecord, balance: Option<&AccountBalance>) -> MeView {
+        MeView {
+            id: user.id.to_string(),
+            phone: user.phone.clone(),
+            nickname: user.nickname.clone(),
+            role: user.role.as_str().to_owned(),
+            verified: user.verified(),
+            masked_name: user.masked_name.clone(),
+            masked_id_number: user.id_last4.as_deref().map(mask_id_last4),
+            verified_at: user.verified_at_us.map(rfc3339),
+            balance: balance.map(BalanceView::from),
+            avatar_url: avatar_url(user),
+            created_at: rfc3339(user.created_at_us),
+        }
+    }
+}
+
+pub fn avatar_url(user: &UserRecord) -> Option<String> {
+    user.avatar_id.map(|avatar| format!("/v1/avatars/{avatar}"))
+}
+
+/// Another person, as a counterparty sees them.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PartyView {
+    pub id: String,
+    pub nickname: String,
+    pub masked_name: Option<String>,
+    pub verified: bool,
+    pub avatar_url: Option<String>,
+}
+
+impl From<&UserRecord> for PartyView {
+    fn from(user: &UserRecord) -> Self {
+        PartyView {
+            id: user.id.to_string(),
+            nickname: user.nickname.clone(),
+            masked_name: user.masked_name.clone(),
+            verified: user.verified(),
+            avatar_url: avatar_url(user),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StatusChangeView {
+    #[schema(example = "completed")]
+    pub status: String,
+    pub at: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TransferView {
+    pub id: String,
+    /// `completed` for instant transfers; later modes add `pending_arrival`,
+    /// `awaiting_acceptance`, `revoked`, `declined`, `expired_refunded`, `returned`.
+    #[schema(example = "completed")]
+    pub status: String,
+    /// Fen.
+    pub amount: i64,
+    #[schema(example = "CNY")]
+    pub currency: String,
+    pub note: Option<String>,
+    pub payer_id: String,
+    pub payee_id: String,
+    /// `sent` or `received`, from the caller's side.
+    pub direction: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// Every status the transfer has had, oldest first.
+    pub history: Vec<StatusChangeView>,
+    /// The checks that ran before money moved and what the payer saw.
+    #[schema(value_type = Object)]
+    pub checks: serde_json::Value,
+}
+
+impl TransferView {
+    pub fn new(record: &TransferRecord, history: &[StatusChange], viewer: Option<recourse_domain::UserId>) -> TransferView {
+        let direction = viewer.and_then(|viewer| {
+            if viewer == record.payer {
+                Some("sent".to_owned())
+            } else if viewer == record.payee {
+                Some("received".to_owned())
+            } else {
+                None
+            }
+        });
+        TransferView {
+            id: record.id.to_string(),
+            status: record.status.as_str().to_owned(),
+            amount: record.amount_fen,
+            currency: record.currency.code().to_owned(),
+            note: record.note.clone(),
+            payer_id: record.payer.to_string(),
+            payee_id: record.payee.to_string(),
+            direction,
+            created_at: rfc3339(record.created_at_us),
+            updated_at: rfc3339(record.updated_at_us),
+            history: history.iter().map(|c| StatusChangeView { status: c.status.as_str().to_owned(), at: rfc3339(c.at_us) }).collect(),
+            checks: serde_json::from_str(&record.checks).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CardView {
+    pub id: String,
+    #[schema(example = "**** **** **** 1111")]
+    pub masked_number: String,
+    pub last4: String,
+    pub created_at: String,
+}
+
+impl From<&CardRecord> for CardView {
+    fn from(card: &CardRecord) -> Self {
+        CardView {
+            id: card.id.to_string(),
+            masked_number: format!("**** **** **** {}", card.last4),
+            last4: card.last4.clone(),
+            created_at: rfc3339(card.created_at_us),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BankMovementView {
+    pub id: String,
+    /// `topup` or `withdrawal`.
+    pub kind: String,
+    pub status: String,
+    pub amount: i64,
+    pub currency: String,
+    pub card_id: String,
+    pub created_at: String,
+}
+
+impl From<&BankMovementRecord> for BankMovementView {
+    fn from(m: &BankMovementRecord) -> Self {
+        BankMovementView {
+            id: m.id.to_string(),
+            kind: m.kind.as_str().to_owned(),
+            status: "completed".to_owned(),
+            amount: m.amount_fen,
+            currency: m.currency.code().to_owned(),
+            card_id: m.card.to_string(),
+            created_at: rfc3339(m.created_at_us),
+        }
+    }
+}

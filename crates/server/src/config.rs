@@ -1,0 +1,90 @@
+//! The service's settings: product limits, security parameters, and the
+//! identity-data key. Loaded by the binary (file + environment + flags).
+
+use serde::{Deserialize, Serialize};
+
+/// Argon2id cost. Production defaults follow OWASP (19 MiB, 2 passes);
+/// tests use tiny parameters so that registration is not the bottleneck.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordHashing {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for PasswordHashing {
+    fn default() -> Self {
+        PasswordHashing { memory_kib: 19 * 1024, iterations: 2, parallelism: 1 }
+    }
+}
+
+impl PasswordHashing {
+    pub fn cheap_for_tests() -> Self {
+        PasswordHashing { memory_kib: 64, iterations: 1, parallelism: 1 }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Most one transfer may move (fen). Default ¥50,000.
+    pub transfer_max_fen: i64,
+    /// Most one top-up may bring in (fen). Default ¥50,000.
+    pub topup_max_fen: i64,
+    /// Most one withdrawal may take out (fen). Default ¥50,000.
+    pub withdrawal_max_fen: i64,
+    /// Minimum age for real-name verification.
+    pub verification_min_age_years: i16,
+    /// Accounts one identity number may verify.
+    pub accounts_per_identity_max: i64,
+    /// Session lifetime.
+    pub session_ttl_seconds: i64,
+    /// Largest request body accepted (bytes).
+    pub request_body_max_bytes: usize,
+    /// Largest avatar image accepted (bytes).
+    pub avatar_max_bytes: usize,
+    /// Requests taking longer are answered 503.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            transfer_max_fen: 5_000_000,
+            topup_max_fen: 5_000_000,
+            withdrawal_max_fen: 5_000_000,
+            verification_min_age_years: 16,
+            accounts_per_identity_max: 1,
+            session_ttl_seconds: 30 * 24 * 3600,
+            request_body_max_bytes: 1024 * 1024,
+            avatar_max_bytes: 512 * 1024,
+            request_timeout_ms: 10_000,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    pub limits: Limits,
+    pub password_hashing: PasswordHashing,
+    /// 32-byte master key for identity data (AES-256-GCM and blind indexes).
+    pub identity_key: [u8; 32],
+    /// Expose `POST /v1/test/clock`.
+    pub test_clock: bool,
+    /// The operator's time zone (IANA name), for dates such as ages.
+    pub time_zone: String,
+}
+
+impl ServiceConfig {
+    /// Settings for tests and benchmarks: cheap hashing, a random key, test clock on.
+    pub fn for_tests() -> ServiceConfig {
+        ServiceConfig {
+            limits: Limits::default(),
+            password_hashing: PasswordHashing::cheap_for_tests(),
+            identity_key: crate::vault::random_key(),
+            test_clock: true,
+            time_zone: "Asia/Shanghai".into(),
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! Request extractors whose failures are problem documents, not axum's
+//! plain-text rejections.
+
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
+use axum::{Json, RequestExt};
+use serde::de::DeserializeOwned;
+
+use crate::problem::ApiError;
+
+/// A JSON body. Rejections become `malformed-json` (400), `invalid-request`
+/// (422), `unsupported-media-type` (415) or `payload-too-large` (413).
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + 'static> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let Json(value) = request.extract::<Json<T>, _>().await?;
+        Ok(ApiJson(value))
+    }
+}
+
+/// Query parameters, rejected as `invalid-query` (400).
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Query(value) = Query::<T>::from_request_parts(parts, state).await?;
+        Ok(ApiQuery(value))
+    }
+}
+
+pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
+pub const IDEMPOTENCY_KEY_LEN_MAX: usize = 255;
+
+/// The `Idempotency-Key` header: 1–255 visible ASCII characters, scoped to the caller.
+pub struct IdempotencyKey(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let value = parts.headers.get(IDEMPOTENCY_KEY_HEADER).ok_or_else(|| {
+            ApiError::bad_request("idempotency-key-required", "money-moving requests need an `Idempotency-Key` header (for example a UUID) so that retries never move money twice")
+        })?;
+        let key = value.to_str().ok().filter(|key| {
+            !key.is_empty() && key.len() <= IDEMPOTENCY_KEY_LEN_MAX && key.bytes().all(|b| (0x21..=0x7e).contains(&b))
+        });
+        match key {
+            Some(key) => Ok(IdempotencyKey(key.to_owned())),
+            None => Err(ApiError::bad_request(
+                "idempotency-key-invalid",
+                format!("an `Idempotency-Key` is 1 to {IDEMPOTENCY_KEY_LEN_MAX} visible ASCII characters"),
+            )),
+        }
+    }
+}

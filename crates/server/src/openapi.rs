@@ -1,0 +1,34 @@
+//! The OpenAPI 3.1 document's frame; paths and schemas come from the
+//! `#[utoipa::path]` annotations on each handler via `utoipa_axum::routes!`,
+//! so a route cannot exist without being documented.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Recourse",
+        description = "Person-to-person payments where wrong transfers are hard to make and easy to recover. \
+                       Amounts are integers in fen (CNY). Errors are RFC 9457 `application/problem+json` with a stable `code`. \
+                       Money-moving requests need an `Idempotency-Key` header.",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "accounts", description = "Registration, sessions, profile and real-name verification"),
+        (name = "cards", description = "Bank cards for top-ups and withdrawals"),
+        (name = "money", description = "Top-ups, withdrawals and transfers"),
+        (name = "system", description = "Health, metrics and test support"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
+}

@@ -1,0 +1,174 @@
+//! The one place where failures become HTTP answers: RFC 9457
+//! `application/problem+json` with a stable `code` (and `type` = `/problems/{code}`).
+//!
+//! Handlers return `Result<_, ApiError>`; domain and store errors convert into
+//! `ApiError` with `?`, and each variant maps to exactly one status and code.
+//! Internal failures are logged once here, with their cause, and answered
+//! with a generic 500 that carries the request's correlation id only.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use recourse_domain::refusal::Refusal;
+use recourse_store::StoreError;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+/// The problem document every error response carries.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// `/problems/{code}`.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Stable machine-readable code; never changes meaning.
+    pub code: String,
+    /// Extra members specific to the problem (for example `available` for insufficient funds).
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub title: &'static str,
+    pub detail: String,
+    pub extra: Map<String, Value>,
+    /// The internal cause, logged (never shown) for 5xx.
+    pub cause: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, title: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError { status, code, title, detail: detail.into(), extra: Map::new(), cause: None }
+    }
+
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> ApiError {
+        self.extra.insert(key.to_owned(), value.into());
+        self
+    }
+
+    pub fn invalid(code: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, "The request is not valid", detail)
+    }
+
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, "The request is malformed", detail)
+    }
+
+    pub fn unauthenticated() -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "Authentication required", "send a valid session token as `Authorization: Bearer <token>`")
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed", detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
+    }
+
+    pub fn internal(cause: impl std::fmt::Display) -> ApiError {
+        let mut error = ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "the service failed; nothing was changed by a partial operation");
+        error.cause = Some(cause.to_string());
+        error
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> ApiError {
+        let detail = refusal.to_string();
+        match refusal {
+            Refusal::NoWallet => ApiError::new(StatusCode::FORBIDDEN, "no-wallet", "This account holds no money", detail),
+            Refusal::NotVerified => ApiError::new(StatusCode::FORBIDDEN, "verification-required", "Real-name verification required", detail),
+            Refusal::PayeeNotFound => ApiError::invalid("payee-not-found", detail),
+            Refusal::PayeeIsPayer => ApiError::invalid("payee-is-payer", detail),
+            Refusal::PayeeCannotReceive => ApiError::invalid("payee-cannot-receive", detail),
+            Refusal::CardNotFound => ApiError::invalid("card-not-found", detail),
+            Refusal::InsufficientFunds { available_fen, amount_fen } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "insufficient-funds", "Insufficient funds", detail)
+                    .with("available", available_fen)
+                    .with("amount", amount_fen)
+            }
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        let detail = error.to_string();
+        match error {
+            StoreError::Refused(refusal) => refusal.into(),
+            StoreError::IdempotencyMismatch => ApiError::new(StatusCode::CONFLICT, "idempotency-key-reused", "Idempotency key reused", detail),
+            StoreError::PhoneTaken => ApiError::new(StatusCode::CONFLICT, "phone-taken", "Phone number already registered", detail),
+            StoreError::AlreadyVerified => ApiError::new(StatusCode::CONFLICT, "already-verified", "Already verified", detail),
+            StoreError::IdentityLimitReached => ApiError::new(StatusCode::CONFLICT, "identity-limit-reached", "Identity already in use", detail),
+            StoreError::CardAlreadyBound => ApiError::new(StatusCode::CONFLICT, "card-already-bound", "Card already bound", detail),
+            StoreError::NotFound => ApiError::not_found(detail),
+            StoreError::Overloaded => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "Service busy", "too many operations are waiting; retry shortly with the same Idempotency-Key"),
+            StoreError::Closed | StoreError::Contention(_) | StoreError::Database(_) | StoreError::Corrupt(_) => ApiError::internal(error),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> ApiError {
+        match rejection {
+            JsonRejection::MissingJsonContentType(_) => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                "send the body as JSON with `Content-Type: application/json`",
+            ),
+            JsonRejection::JsonSyntaxError(e) => ApiError::bad_request("malformed-json", e.body_text()),
+            JsonRejection::JsonDataError(e) => ApiError::invalid("invalid-request", e.body_text()),
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Request body too large", other.body_text())
+            }
+            other => ApiError::bad_request("malformed-request", other.body_text()),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> ApiError {
+        ApiError::bad_request("invalid-query", rejection.body_text())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(code = self.code, cause = self.cause.as_deref().unwrap_or(""), "request failed");
+        }
+        let problem = Problem {
+            problem_type: format!("/problems/{}", self.code),
+            title: self.title.to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail,
+            code: self.code.to_owned(),
+            extra: self.extra,
+        };
+        let mut response = (self.status, Json(problem)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        match self.status {
+            StatusCode::UNAUTHORIZED => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
