@@ -52,3 +52,14 @@ impl Drop for Pooled<'_> {
         }
     }
 }
+
+impl Drop for Pool {
+    /// Close connections on a plain thread: the PostgreSQL client blocks on
+    /// its own runtime when dropped, which must not happen on an async worker.
+    fn drop(&mut self) {
+        let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        if !idle.is_empty() {
+            let _ = std::thread::Builder::new().name("recourse-pool-close".into()).spawn(move || drop(idle));
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! Health, metrics, the API description, unknown routes and the test clock.
+
+mod common;
+
+use serde_json::json;
+
+both_stores! {
+    async fn health_metrics_and_documentation(app) {
+        let health: serde_json::Value = app.client.get(format!("{}/healthz", app.base)).send().await.unwrap().json().await.unwrap();
+        assert_eq!(health["status"], "ok");
+        let expected_store = match app.kind { common::StoreKind::Sqlite => "sqlite", common::StoreKind::Postgres => "postgres" };
+        assert_eq!(health["store"], expected_store);
+
+        let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+        assert!(metrics.contains("recourse_http_requests_total"), "{metrics}");
+
+        let openapi: serde_json::Value = app.client.get(format!("{}/openapi.json", app.base)).send().await.unwrap().json().await.unwrap();
+        assert!(openapi["openapi"].as_str().unwrap().starts_with("3.1"));
+        let contract = [
+            ("/v1/users", "post"), ("/v1/sessions", "post"), ("/v1/me/verification", "post"), ("/v1/me/cards", "post"),
+            ("/v1/me/topups", "post"), ("/v1/me/withdrawals", "post"), ("/v1/me", "get"), ("/v1/transfers", "post"),
+            ("/v1/transfers/{id}", "get"), ("/v1/me/transfers", "get"), ("/v1/test/clock", "post"), ("/healthz", "get"), ("/metrics", "get"),
+        ];
+        for (path, method) in contract {
+            assert!(openapi["paths"][path][method].is_object(), "{method} {path} is documented");
+        }
+
+        let docs = app.client.get(format!("{}/docs", app.base)).send().await.unwrap().text().await.unwrap();
+        assert!(docs.contains("/openapi.json") && docs.contains("/docs/scalar.js"));
+        let script = app.client.get(format!("{}/docs/scalar.js", app.base)).send().await.unwrap();
+        assert_eq!(script.status(), 200);
+        assert!(script.bytes().await.unwrap().len() > 100_000);
+
+        let unknown = app.client.get(format!("{}/v1/nothing-here", app.base)).send().await.unwrap();
+        assert_eq!(unknown.status(), 404);
+        assert_eq!(unknown.headers()["content-type"], "application/problem+json");
+        let wrong_method = app.client.delete(format!("{}/v1/users", app.base)).send().await.unwrap();
+        assert_eq!(wrong_method.status(), 405);
+        assert_eq!(wrong_method.headers()["content-type"], "application/problem+json");
+        assert!(unknown.headers().contains_key("x-request-id"));
+    }
+
+    async fn test_clock_moves_forward_only(app) {
+        let first = app.advance_clock(0).await;
+        assert_eq!(first.status, 200);
+        let later = app.advance_clock(3600).await;
+        let t0: jiff::Timestamp = first.body["now"].as_str().unwrap().parse().unwrap();
+        let t1: jiff::Timestamp = later.body["now"].as_str().unwrap().parse().unwrap();
+        assert!(t1.duration_since(t0).as_secs() >= 3600);
+        for bad in [json!({"advance_seconds": -1}), json!({"advance_seconds": 1e12}), json!({"advance": 5}), json!({"advance_seconds": "5"})] {
+            let reply = app.post("/v1/test/clock", None, bad.clone()).await;
+            assert_eq!(reply.status, 422, "{bad}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_flag_there_is_no_test_clock() {
+    let mut config = recourse_server::config::ServiceConfig::for_tests();
+    config.test_clock = false;
+    let app = common::spawn_app_with(common::StoreKind::Sqlite, config).await.unwrap();
+    let reply = app.post("/v1/test/clock", None, json!({"advance_seconds": 60})).await;
+    assert_eq!(reply.status, 404);
+    let openapi: serde_json::Value = app.client.get(format!("{}/openapi.json", app.base)).send().await.unwrap().json().await.unwrap();
+    assert!(openapi["paths"]["/v1/test/clock"].is_null());
+    app.finish().await;
+}
