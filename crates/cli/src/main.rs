@@ -97,7 +97,7 @@ fn main() -> anyhow::Result<()> {
             init_logs("pretty");
             runtime.block_on(admin(settings, command))
         }
-        Command::Bench(command) => runtime.block_on(bench::run(settings, command)),
+        Command::Bench(command) => runtime.block_on(bench::run(settings, cli.store.data_dir.is_some(), command)),
     }
 }
 

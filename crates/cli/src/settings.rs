@@ -87,7 +87,9 @@ impl Settings {
             }
             None => figment = figment.merge(Toml::file("recourse.toml")),
         }
-        figment = figment.merge(Env::prefixed("RECOURSE_").split("__"));
+        // RECOURSE_LOG, RECOURSE_STAFF_PASSWORD and RECOURSE_TEST_DATABASE_URL
+        // belong to the log filter, one command's flag and the test suite.
+        figment = figment.merge(Env::prefixed("RECOURSE_").ignore(&["LOG", "STAFF_PASSWORD", "TEST_DATABASE_URL"]).split("__"));
         let mut settings: Settings = figment.extract().context("reading settings")?;
         if let Some(dir) = &args.data_dir {
             settings.data_dir = dir.clone();

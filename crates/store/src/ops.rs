@@ -296,11 +296,14 @@ impl Store {
     /// accounts may share one identity number.
     pub async fn verify_user(&self, user: UserId, verification: Verification, accounts_per_identity_max: i64) -> Result<UserRecord, StoreError> {
         self.write(Vec::new(), move |conn| {
-            let existing = conn.query_one(
-                "SELECT COUNT(*) FROM users WHERE id_number_index = $1",
-                &[Val::Blob(verification.id_number_index.clone())],
+            // Count this account against its identity atomically: the upsert
+            // changes no row when the identity is already at its limit.
+            let counted = conn.execute(
+                "INSERT INTO identities (id_number_index, accounts) VALUES ($1, 1) \
+                 ON CONFLICT (id_number_index) DO UPDATE SET accounts = identities.accounts + 1 WHERE identities.accounts < $2",
+                &[Val::Blob(verification.id_number_index.clone()), accounts_per_identity_max.into()],
             )?;
-            if existing.i64(0)? >= accounts_per_identity_max {
+            if counted == 0 || accounts_per_identity_max < 1 {
                 return Err(StoreError::IdentityLimitReached);
             }
             let changed = conn.execute(

@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -21,6 +22,7 @@ use super::views::{CardView, MeView};
 use crate::auth::{self, Caller};
 use crate::clock::rfc3339;
 use crate::extract::ApiJson;
+use crate::identity_provider::IdentityRejection;
 use crate::problem::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
 use crate::vault::Slot;
@@ -217,7 +219,10 @@ async fn store_avatar(state: &AppState, user: UserId, content_type: &str, image:
 #[utoipa::path(put, path = "/v1/me/avatar", tag = "accounts", security(("bearer" = [])),
     request_body(content = Vec<u8>, content_type = "image/png"),
     responses((status = 200, body = MeView), (status = 413, body = Problem), (status = 422, body = Problem)))]
-pub async fn put_avatar(State(state): State<AppState>, caller: Caller, body: Bytes) -> ApiResult<Json<MeView>> {
+pub async fn put_avatar(State(state): State<AppState>, caller: Caller, body: Result<Bytes, BytesRejection>) -> ApiResult<Json<MeView>> {
+    let body = body.map_err(|rejection| {
+        ApiError::new(rejection.status(), "payload-too-large", "Request body too large", rejection.body_text())
+    })?;
     let (content_type, bytes) = check_avatar(&state, &body)?;
     store_avatar(&state, caller.user.id, content_type, bytes.to_vec()).await?;
     let user = state.store.user(caller.user.id).await?.ok_or_else(|| ApiError::not_found("user"))?;
@@ -272,7 +277,13 @@ pub async fn verify(State(state): State<AppState>, caller: Caller, ApiJson(reque
     if number.age_on(today) < min_age {
         return Err(ApiError::invalid("below-minimum-age", format!("real-name verification needs an age of at least {min_age}")));
     }
-    state.identity_provider.confirm(&name, &number).await.map_err(|e| ApiError::invalid("identity-not-confirmed", e.to_string()))?;
+    state.identity_provider.confirm(&name, &number).await.map_err(|e| match e {
+        IdentityRejection::NotConfirmed => ApiError::invalid("identity-not-confirmed", e.to_string()),
+        IdentityRejection::Unavailable(_) => {
+            tracing::warn!(error = %e, "identity provider unavailable");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "identity-provider-unavailable", "Identity check unavailable", "the identity check could not be completed; try again later")
+        }
+    })?;
     let row = caller.user.id.as_bytes().to_vec();
     let verification = Verification {
         legal_name_enc: state.vault.encrypt(Slot { table: "users", column: "legal_name_enc", row: &row }, name.expose()),

@@ -23,7 +23,8 @@ pub struct Health {
 pub async fn healthz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
     // A real read through the pool: healthy means the store answers.
     state.store.balance(recourse_store::BANK_SETTLEMENT_CNY).await.map_err(|e| {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store-unavailable", "Store unavailable", "the store does not answer").with("cause", e.to_string())
+        tracing::error!(error = %e, "health check: the store does not answer");
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store-unavailable", "Store unavailable", "the store does not answer")
     })?;
     let store = match state.store.dialect() {
         recourse_store::sql::Dialect::Sqlite => "sqlite",

@@ -22,6 +22,13 @@ CREATE TABLE users (
 );
 CREATE INDEX users_by_identity ON users (id_number_index) WHERE id_number_index IS NOT NULL;
 
+-- One row per verified identity (by blind index): counts the accounts it
+-- verified, so the per-identity limit is enforced atomically.
+CREATE TABLE identities (
+    id_number_index BYTEA PRIMARY KEY,
+    accounts BIGINT NOT NULL CHECK (accounts > 0)
+);
+
 CREATE TABLE nickname_history (
     user_id BYTEA NOT NULL,
     nickname TEXT NOT NULL,
