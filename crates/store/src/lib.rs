@@ -177,12 +177,22 @@ impl Store {
         self.inner.writes.submit(locks, work).await
     }
 
-    /// Run `work` on a read connection, on a blocking thread.
+    /// Run `work` on a read connection.
+    ///
+    /// SQLite reads run inline on the calling task: they are served from the
+    /// page cache in microseconds and WAL readers never wait for the writer,
+    /// so handing them to a blocking thread would cost more (two context
+    /// switches) than the read itself — measured in BENCHMARKS.md.
+    /// PostgreSQL reads are network round trips and go to a blocking thread.
     pub(crate) async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut dyn SqlConn) -> Result<T, StoreError> + Send + 'static,
     {
+        if self.inner.dialect == Dialect::Sqlite {
+            let mut pooled = self.inner.reads.get();
+            return work(pooled.conn());
+        }
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
             let mut pooled = inner.reads.get();

@@ -193,10 +193,16 @@ pub async fn create_transfer(State(state): State<AppState>, caller: Caller, key:
     let outcome = state.store.create_transfer(claim, record).await?;
     metrics::counter!("recourse_transfers_total", "replayed" => if outcome.is_replay() { "true" } else { "false" }).increment(1);
     let headers = replay_headers(&outcome);
-    let record = outcome.into_inner();
-    let history = match state.store.transfer(record.id).await? {
-        Some((_, history)) => history,
-        None => Vec::new(),
+    let (record, history) = match outcome {
+        // Just created: its history is the one status it was born with.
+        Outcome::Created(record) => {
+            let history = vec![recourse_store::StatusChange { status: record.status, at_us: record.created_at_us }];
+            (record, history)
+        }
+        Outcome::Replayed(record) => {
+            let history = state.store.transfer(record.id).await?.map(|(_, history)| history).unwrap_or_default();
+            (record, history)
+        }
     };
     Ok((StatusCode::CREATED, headers, Json(TransferView::new(&record, &history, Some(caller.user.id)))))
 }
