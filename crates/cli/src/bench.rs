@@ -69,7 +69,8 @@ pub async fn run(mut settings: Settings, explicit_data_dir: bool, command: Bench
         }
     });
     let base = format!("http://{}", ready_rx.await.context("the bench server did not start")?);
-    let client = reqwest::Client::builder().pool_max_idle_per_host(clients).build()?;
+    let address = base.trim_start_matches("http://").to_owned();
+    let client = reqwest::Client::new();
     let mut sessions = Vec::with_capacity(clients);
     for (phone, _) in customers.iter().take(clients) {
         let response = client.post(format!("{base}/v1/sessions")).json(&serde_json::json!({"phone": phone, "password": "bench-password"})).send().await?;
@@ -84,16 +85,17 @@ pub async fn run(mut settings: Settings, explicit_data_dir: bool, command: Bench
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for (index, token) in sessions.into_iter().enumerate() {
-        let client = client.clone();
-        let base = base.clone();
+        let address = address.clone();
         let measuring = Arc::clone(&measuring);
         let stop = Arc::clone(&stop);
         let ids = Arc::clone(&all_ids);
         let own_id = customers[index].1.clone();
         tasks.push(tokio::spawn(async move {
+            let mut connection = Http1Client::connect(&address).await?;
             let mut latencies_us: Vec<u32> = Vec::with_capacity(200_000);
             let mut errors = 0u64;
             let mut seed = (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let mut sequence = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 seed ^= seed << 13;
                 seed ^= seed >> 7;
@@ -102,27 +104,20 @@ pub async fn run(mut settings: Settings, explicit_data_dir: bool, command: Bench
                 if *payee == own_id {
                     payee = &ids[((seed + 1) % ids.len() as u64) as usize];
                 }
+                sequence += 1;
+                let body = format!(r#"{{"payee_id":"{payee}","amount":{}}}"#, 1 + seed % 100);
+                let key = format!("bench-{index}-{sequence}-{seed:x}");
                 let started = Instant::now();
-                let result = client
-                    .post(format!("{base}/v1/transfers"))
-                    .bearer_auth(&token)
-                    .header("idempotency-key", uuid::Uuid::now_v7().to_string())
-                    .json(&serde_json::json!({"payee_id": payee, "amount": 1 + seed % 100}))
-                    .send()
-                    .await;
-                let ok = matches!(&result, Ok(response) if response.status() == 201);
-                if let Ok(response) = result {
-                    let _ = response.bytes().await;
-                }
+                let status = connection.post("/v1/transfers", &token, &key, &body).await?;
                 if measuring.load(Ordering::Relaxed) {
-                    if ok {
-                        latencies_us.push(started.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                    if status == 201 {
+                        latencies_us.push(started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
                     } else {
                         errors += 1;
                     }
                 }
             }
-            (latencies_us, errors)
+            anyhow::Ok((latencies_us, errors))
         }));
     }
     tokio::time::sleep(Duration::from_secs(warmup_seconds)).await;
@@ -135,7 +130,7 @@ pub async fn run(mut settings: Settings, explicit_data_dir: bool, command: Bench
     let mut latencies = Vec::new();
     let mut errors = 0;
     for task in tasks {
-        let (mut l, e) = task.await?;
+        let (mut l, e) = task.await??;
         latencies.append(&mut l);
         errors += e;
     }
@@ -223,4 +218,52 @@ async fn seed_one(store: &Store, vault: &Vault, password_hash: &str, run_prefix:
         )
         .await?;
     Ok((phone, user.id.to_string()))
+}
+
+/// A minimal HTTP/1.1 keep-alive client, so that the load generator costs
+/// little of the two cores it shares with the server (a general-purpose
+/// client cost more than half of the measured throughput).
+struct Http1Client {
+    stream: tokio::io::BufReader<tokio::net::TcpStream>,
+    host: String,
+    buffer: Vec<u8>,
+}
+
+impl Http1Client {
+    async fn connect(address: &str) -> anyhow::Result<Http1Client> {
+        let stream = tokio::net::TcpStream::connect(address).await?;
+        stream.set_nodelay(true)?;
+        Ok(Http1Client { stream: tokio::io::BufReader::new(stream), host: address.to_owned(), buffer: Vec::with_capacity(4096) })
+    }
+
+    /// Send a JSON POST and read the whole response; returns the status code.
+    async fn post(&mut self, path: &str, token: &str, key: &str, body: &str) -> anyhow::Result<u16> {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {token}\r\nidempotency-key: {key}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            self.host,
+            body.len()
+        );
+        self.stream.get_mut().write_all(request.as_bytes()).await?;
+        let mut status = 0u16;
+        let mut content_length = 0usize;
+        loop {
+            self.buffer.clear();
+            let read = self.stream.read_until(b'\n', &mut self.buffer).await?;
+            anyhow::ensure!(read > 0, "the server closed the connection");
+            let line = std::str::from_utf8(&self.buffer)?.trim_end();
+            if status == 0 {
+                status = line.split(' ').nth(1).and_then(|code| code.parse().ok()).context("status line")?;
+            } else if line.is_empty() {
+                break;
+            } else if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                content_length = value.trim().parse()?;
+            }
+        }
+        self.buffer.resize(content_length, 0);
+        self.stream.read_exact(&mut self.buffer).await?;
+        Ok(status)
+    }
 }

@@ -13,7 +13,6 @@ use recourse_domain::text::Nickname;
 use recourse_domain::Role;
 use recourse_store::Store;
 use settings::{Settings, StoreArgs};
-use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
 #[command(name = "recourse", version, about = "Person-to-person payments where wrong transfers are hard to make and easy to recover")]
@@ -70,8 +69,7 @@ enum AdminCommand {
 }
 
 fn init_logs(format: &str) {
-    let filter = EnvFilter::try_from_env("RECOURSE_LOG").unwrap_or_else(|_| EnvFilter::new("info,tower_http=info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(recourse_server::logs::filter()).with_writer(std::io::stderr);
     if format == "pretty" {
         builder.compact().init();
     } else {

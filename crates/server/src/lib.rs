@@ -16,6 +16,7 @@ pub mod clock;
 pub mod config;
 pub mod extract;
 pub mod identity_provider;
+pub mod logs;
 mod openapi;
 pub mod problem;
 pub mod scheduler;

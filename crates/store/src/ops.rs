@@ -118,29 +118,28 @@ fn claim_idempotency(
     Ok(Some(OperationId::from_bytes(existing.id16(2)?)))
 }
 
-/// Apply a balanced movement: debit with a covered-balance guard, credit, and
-/// append the journal rows. Updates run in account-id order.
+/// Apply a balanced movement: both balance updates in one statement that
+/// changes nothing unless the debited account stays covered (wallets only;
+/// system accounts may go negative), then the journal rows. The database's
+/// own CHECK constraint (`balance - held >= 0` for wallets) stands behind
+/// this guard. On PostgreSQL the rows were locked in id order by the writer.
 fn apply_movement(conn: &mut dyn SqlConn, op_id: OperationId, kind: OperationKind, movement: &Movement, now_us: i64) -> Result<(), StoreError> {
-    for posting in movement.postings_in_lock_order() {
-        let account = id(posting.account.as_bytes());
-        if posting.amount_fen < 0 {
-            let amount = -posting.amount_fen;
-            // Wallets must stay covered; system accounts may go negative.
-            let changed = conn.execute(
-                "UPDATE accounts SET balance = balance - $1 WHERE id = $2 AND (kind <> 'wallet' OR balance - held >= $1)",
-                &[amount.into(), account.clone()],
-            )?;
-            if changed != 1 {
-                let row = conn.query_opt("SELECT balance, held FROM accounts WHERE id = $1", &[account])?;
-                let row = row.ok_or_else(|| StoreError::corrupt(format!("account {} does not exist", posting.account)))?;
-                return Err(Refusal::InsufficientFunds { available_fen: row.i64(0)? - row.i64(1)?, amount_fen: amount }.into());
-            }
-        } else {
-            let changed = conn.execute("UPDATE accounts SET balance = balance + $1 WHERE id = $2", &[posting.amount_fen.into(), account])?;
-            if changed != 1 {
-                return Err(StoreError::corrupt(format!("account {} does not exist", posting.account)));
-            }
+    let debited = id(movement.debited().as_bytes());
+    let credited = id(movement.credited().as_bytes());
+    let amount = movement.amount_fen();
+    let changed = conn.execute(
+        "UPDATE accounts SET balance = balance + CASE WHEN id = $1 THEN -$3 ELSE $3 END \
+         WHERE id IN ($1, $2) AND (SELECT kind <> 'wallet' OR balance - held >= $3 FROM accounts WHERE id = $1)",
+        &[debited.clone(), credited, amount.into()],
+    )?;
+    match changed {
+        2 => {}
+        0 => {
+            let row = conn.query_opt("SELECT balance, held FROM accounts WHERE id = $1", &[debited])?;
+            let row = row.ok_or_else(|| StoreError::corrupt(format!("account {} does not exist", movement.debited())))?;
+            return Err(Refusal::InsufficientFunds { available_fen: row.i64(0)? - row.i64(1)?, amount_fen: amount }.into());
         }
+        other => return Err(StoreError::corrupt(format!("a movement changed {other} accounts, not 2"))),
     }
     let currency = movement.currency.code();
     let [first, second] = *movement.postings();

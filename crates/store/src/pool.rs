@@ -10,8 +10,15 @@ use std::sync::{Condvar, Mutex};
 use crate::sql::SqlConn;
 
 pub struct Pool {
-    idle: Mutex<Vec<Box<dyn SqlConn>>>,
+    idle: Mutex<Idle>,
     returned: Condvar,
+}
+
+struct Idle {
+    connections: Vec<Box<dyn SqlConn>>,
+    /// Threads waiting in `get`; `notify_one` is a system call, so it is
+    /// only made when someone waits.
+    waiting: usize,
 }
 
 pub struct Pooled<'a> {
@@ -22,17 +29,19 @@ pub struct Pooled<'a> {
 impl Pool {
     pub fn new(connections: Vec<Box<dyn SqlConn>>) -> Pool {
         assert!(!connections.is_empty(), "a pool needs at least one connection");
-        Pool { idle: Mutex::new(connections), returned: Condvar::new() }
+        Pool { idle: Mutex::new(Idle { connections, waiting: 0 }), returned: Condvar::new() }
     }
 
     /// Wait for an idle connection. Callers are blocking threads, never async tasks.
     pub fn get(&self) -> Pooled<'_> {
         let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         loop {
-            if let Some(conn) = idle.pop() {
+            if let Some(conn) = idle.connections.pop() {
                 return Pooled { pool: self, conn: Some(conn) };
             }
+            idle.waiting += 1;
             idle = self.returned.wait(idle).unwrap_or_else(|poisoned| poisoned.into_inner());
+            idle.waiting -= 1;
         }
     }
 }
@@ -47,8 +56,10 @@ impl Drop for Pooled<'_> {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
             let mut idle = self.pool.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            idle.push(conn);
-            self.pool.returned.notify_one();
+            idle.connections.push(conn);
+            if idle.waiting > 0 {
+                self.pool.returned.notify_one();
+            }
         }
     }
 }
@@ -57,7 +68,7 @@ impl Drop for Pool {
     /// Close connections on a plain thread: the PostgreSQL client blocks on
     /// its own runtime when dropped, which must not happen on an async worker.
     fn drop(&mut self) {
-        let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        let idle = std::mem::take(&mut self.idle.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner()).connections);
         if !idle.is_empty() {
             let _ = std::thread::Builder::new().name("recourse-pool-close".into()).spawn(move || drop(idle));
         }

@@ -155,13 +155,7 @@ fn run_batch(conn: &mut dyn SqlConn, mut batch: Vec<Box<dyn Job>>) {
 
 fn try_batch(conn: &mut dyn SqlConn, batch: &mut [Box<dyn Job>]) -> Result<(), StoreError> {
     conn.begin_write()?;
-    let result = run_jobs(conn, batch);
-    let result = match result {
-        // A single refused job: nothing to keep, so end the transaction cheaply.
-        Ok(JobsOutcome::NothingToCommit) => conn.batch("ROLLBACK"),
-        Ok(JobsOutcome::Commit) => conn.batch("COMMIT"),
-        Err(error) => Err(error),
-    };
+    let result = run_jobs(conn, batch).and_then(|ending| conn.batch(ending.sql()));
     if result.is_err() {
         // Best effort: the connection may already have ended the transaction.
         let _ = conn.batch("ROLLBACK");
@@ -169,36 +163,63 @@ fn try_batch(conn: &mut dyn SqlConn, batch: &mut [Box<dyn Job>]) -> Result<(), S
     result
 }
 
-enum JobsOutcome {
+/// How a batch's transaction ends.
+enum Ending {
     Commit,
-    NothingToCommit,
+    /// The last job was refused: undo it, keep the others.
+    RollbackLastThenCommit,
+    /// A single refused job: nothing to keep.
+    Rollback,
 }
 
-fn run_jobs(conn: &mut dyn SqlConn, batch: &mut [Box<dyn Job>]) -> Result<JobsOutcome, StoreError> {
-    if conn.dialect() == Dialect::Postgres {
+impl Ending {
+    fn sql(&self) -> &'static str {
+        match self {
+            Ending::Commit => "COMMIT",
+            Ending::RollbackLastThenCommit => "ROLLBACK TO SAVEPOINT op; COMMIT",
+            Ending::Rollback => "ROLLBACK",
+        }
+    }
+}
+
+fn contention() -> StoreError {
+    StoreError::Contention("an operation in the batch was chosen as a deadlock victim".into())
+}
+
+fn run_jobs(conn: &mut dyn SqlConn, batch: &mut [Box<dyn Job>]) -> Result<Ending, StoreError> {
+    let postgres = conn.dialect() == Dialect::Postgres;
+    if postgres {
         lock_accounts_in_order(conn, batch)?;
     }
     if let [job] = batch {
-        // One job: the transaction itself is its savepoint (saves two round trips).
+        // One job: the transaction itself is its savepoint.
         let ok = job.run(conn);
         if job.contended() {
-            return Err(StoreError::Contention("the operation was chosen as a deadlock victim".into()));
+            return Err(contention());
         }
-        return Ok(if ok { JobsOutcome::Commit } else { JobsOutcome::NothingToCommit });
+        return Ok(if ok { Ending::Commit } else { Ending::Rollback });
     }
-    for job in batch.iter_mut() {
-        conn.batch("SAVEPOINT op")?;
+    let last = batch.len() - 1;
+    conn.batch("SAVEPOINT op")?;
+    for (index, job) in batch.iter_mut().enumerate() {
         let ok = job.run(conn);
         if job.contended() {
-            return Err(StoreError::Contention("an operation in the batch was chosen as a deadlock victim".into()));
+            return Err(contention());
         }
-        if ok {
-            conn.batch("RELEASE SAVEPOINT op")?;
+        if index == last {
+            // COMMIT releases the savepoint.
+            return Ok(if ok { Ending::Commit } else { Ending::RollbackLastThenCommit });
+        }
+        let end = if ok { "RELEASE SAVEPOINT op" } else { "ROLLBACK TO SAVEPOINT op; RELEASE SAVEPOINT op" };
+        if postgres {
+            // One round trip ends this job's savepoint and opens the next one's.
+            conn.batch(&format!("{end}; SAVEPOINT op"))?;
         } else {
-            conn.batch("ROLLBACK TO SAVEPOINT op; RELEASE SAVEPOINT op")?;
+            conn.batch(end)?;
+            conn.batch("SAVEPOINT op")?;
         }
     }
-    Ok(JobsOutcome::Commit)
+    Ok(Ending::Commit)
 }
 
 /// Lock every account row the batch will update, in id order, before any job

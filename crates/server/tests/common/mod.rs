@@ -26,7 +26,7 @@ pub enum StoreKind {
 
 /// A scratch PostgreSQL database, dropped when the test finishes.
 pub struct PgScratch {
-    admin_url: String,
+    pub admin_url: String,
     pub name: String,
     pub url: String,
 }
@@ -243,6 +243,11 @@ impl TestApp {
 
     pub async fn advance_clock(&self, seconds: i64) -> Reply {
         self.post("/v1/test/clock", None, json!({"advance_seconds": seconds})).await
+    }
+
+    /// The scratch PostgreSQL database of this app (PostgreSQL apps only).
+    pub fn pg(&self) -> &PgScratch {
+        self.pg.as_ref().expect("a PostgreSQL test app")
     }
 
     /// Assert the ledger invariants, stop the server, drop the scratch database.

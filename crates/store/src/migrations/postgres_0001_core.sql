@@ -20,7 +20,6 @@ CREATE TABLE users (
     masked_name TEXT,
     id_last4 TEXT
 );
-CREATE INDEX users_by_identity ON users (id_number_index) WHERE id_number_index IS NOT NULL;
 
 -- One row per verified identity (by blind index): counts the accounts it
 -- verified, so the per-identity limit is enforced atomically.
