@@ -95,7 +95,6 @@ pub async fn run(mut settings: Settings, explicit_data_dir: bool, command: Bench
             let mut latencies_us: Vec<u32> = Vec::with_capacity(200_000);
             let mut errors = 0u64;
             let mut seed = (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            let mut sequence = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 seed ^= seed << 13;
                 seed ^= seed >> 7;
@@ -104,9 +103,9 @@ pub async fn run(mut settings: Settings, explicit_data_dir: bool, command: Bench
                 if *payee == own_id {
                     payee = &ids[((seed + 1) % ids.len() as u64) as usize];
                 }
-                sequence += 1;
                 let body = format!(r#"{{"payee_id":"{payee}","amount":{}}}"#, 1 + seed % 100);
-                let key = format!("bench-{index}-{sequence}-{seed:x}");
+                // Time-ordered keys, as clients generating UUID v7 keys send them.
+                let key = uuid::Uuid::now_v7().simple().to_string();
                 let started = Instant::now();
                 let status = connection.post("/v1/transfers", &token, &key, &body).await?;
                 if measuring.load(Ordering::Relaxed) {
@@ -144,7 +143,9 @@ pub async fn run(mut settings: Settings, explicit_data_dir: bool, command: Bench
     };
     let store = open_store(&settings).await?;
     let audit = store.audit().await?;
+    let durability = if settings.store.durable { "fsync on every commit (SQLite synchronous=FULL; PostgreSQL per server setting)" } else { "OFF (not durable)" };
     println!("store:        {description}");
+    println!("durability:   {durability}; group commit up to {} operations", settings.store.batch_max);
     println!("accounts:     {accounts}   clients: {clients}   measured: {elapsed:.1}s (after {warmup_seconds}s warm-up)");
     println!("transfers:    {} ok, {errors} failed", latencies.len());
     println!("throughput:   {:.0} transfers/s", latencies.len() as f64 / elapsed);

@@ -8,7 +8,7 @@ use recourse_domain::transfer::TransferStatus;
 use recourse_domain::{AccountId, CardId, Currency, OperationId, Role, UserId};
 
 use crate::records::*;
-use crate::sql::{Row, SqlConn, Val};
+use crate::sql::{Dialect, Row, SqlConn, Val};
 use crate::{BANK_SETTLEMENT_CNY, Store, StoreError};
 
 fn id(bytes: &[u8; 16]) -> Val {
@@ -108,6 +108,12 @@ fn claim_idempotency(
     if inserted == 1 {
         return Ok(None);
     }
+    existing_claim(conn, claim, kind).map(Some)
+}
+
+/// The operation that already holds `claim`'s key, if the request is the
+/// same; `IdempotencyMismatch` if the key came with a different request.
+fn existing_claim(conn: &mut dyn SqlConn, claim: &IdempotencyClaim, kind: OperationKind) -> Result<OperationId, StoreError> {
     let existing = conn.query_one(
         "SELECT request_hash, op_kind, op_id FROM idempotency WHERE caller_id = $1 AND key = $2",
         &[id(claim.caller.as_bytes()), Val::Text(claim.key.clone())],
@@ -115,7 +121,7 @@ fn claim_idempotency(
     if existing.blob(0)? != claim.request_hash || existing.text(1)? != kind.as_str() {
         return Err(StoreError::IdempotencyMismatch);
     }
-    Ok(Some(OperationId::from_bytes(existing.id16(2)?)))
+    Ok(OperationId::from_bytes(existing.id16(2)?))
 }
 
 /// Apply a balanced movement: both balance updates in one statement that
@@ -157,6 +163,73 @@ fn apply_movement(conn: &mut dyn SqlConn, op_id: OperationId, kind: OperationKin
         ],
     )?;
     Ok(())
+}
+
+fn transfer_params(transfer: &TransferRecord) -> Vec<Val> {
+    vec![
+        id(transfer.id.as_bytes()),
+        id(transfer.payer.as_bytes()),
+        id(transfer.payee.as_bytes()),
+        id(transfer.payer_account.as_bytes()),
+        id(transfer.payee_account.as_bytes()),
+        transfer.amount_fen.into(),
+        transfer.currency.code().into(),
+        transfer.note.clone().into(),
+        transfer.status.as_str().into(),
+        transfer.created_at_us.into(),
+        transfer.updated_at_us.into(),
+        transfer.checks.as_str().into(),
+    ]
+}
+
+/// PostgreSQL: the same effect as `claim_idempotency`, `apply_movement` and
+/// the transfer and status inserts, in one statement (data-modifying CTEs) —
+/// one round trip instead of six. Nothing moves unless the key was new, and
+/// nothing is written unless both balances moved; the coverage guard is the
+/// same as in `apply_movement`. Both paths run the same conformance tests.
+/// Returns `false` when the key was already taken (nothing was written).
+fn insert_transfer_postgres(conn: &mut dyn SqlConn, claim: &IdempotencyClaim, transfer: &TransferRecord) -> Result<bool, StoreError> {
+    let mut params = transfer_params(transfer);
+    params.push(OperationKind::Transfer.as_str().into());
+    params.push(id(claim.caller.as_bytes()));
+    params.push(Val::Text(claim.key.clone()));
+    params.push(Val::Blob(claim.request_hash.clone()));
+    let row = conn.query_one(
+        "WITH claimed AS ( \
+             INSERT INTO idempotency (caller_id, key, request_hash, op_kind, op_id, created_at) \
+             VALUES ($14::bytea, $15::text, $16::bytea, $13::text, $1::bytea, $10::bigint) \
+             ON CONFLICT (caller_id, key) DO NOTHING RETURNING 1), \
+         moved AS ( \
+             UPDATE accounts SET balance = balance + CASE WHEN id = $4::bytea THEN -$6::bigint ELSE $6::bigint END \
+             WHERE id IN ($4::bytea, $5::bytea) AND EXISTS (SELECT 1 FROM claimed) \
+               AND (SELECT kind <> 'wallet' OR balance - held >= $6::bigint FROM accounts WHERE id = $4::bytea) \
+             RETURNING id), \
+         journal_rows AS ( \
+             INSERT INTO journal (op_id, op_kind, account_id, amount, currency, created_at) \
+             SELECT $1::bytea, $13::text, v.account, v.amount, $7::text, $10::bigint \
+             FROM (VALUES ($4::bytea, -$6::bigint), ($5::bytea, $6::bigint)) AS v(account, amount) \
+             WHERE (SELECT count(*) FROM moved) = 2 RETURNING 1), \
+         transfer_row AS ( \
+             INSERT INTO transfers (id, payer_id, payee_id, payer_account_id, payee_account_id, amount, currency, note, status, created_at, updated_at, checks) \
+             SELECT $1::bytea, $2::bytea, $3::bytea, $4::bytea, $5::bytea, $6::bigint, $7::text, $8::text, $9::text, $10::bigint, $11::bigint, $12::text \
+             WHERE (SELECT count(*) FROM moved) = 2 RETURNING 1), \
+         status_row AS ( \
+             INSERT INTO transfer_events (transfer_id, status, at) SELECT $1::bytea, $9::text, $10::bigint \
+             WHERE (SELECT count(*) FROM moved) = 2 RETURNING 1) \
+         SELECT (SELECT count(*) FROM claimed), (SELECT count(*) FROM moved), (SELECT count(*) FROM journal_rows), \
+                (SELECT count(*) FROM transfer_row), (SELECT count(*) FROM status_row)",
+        &params,
+    )?;
+    let counts = (row.i64(0)?, row.i64(1)?, row.i64(2)?, row.i64(3)?, row.i64(4)?);
+    match counts {
+        (1, 2, 2, 1, 1) => Ok(true),
+        (0, 0, 0, 0, 0) => Ok(false),
+        (1, 0, 0, 0, 0) => {
+            let row = conn.query_one("SELECT balance, held FROM accounts WHERE id = $1", &[id(transfer.payer_account.as_bytes())])?;
+            Err(Refusal::InsufficientFunds { available_fen: row.i64(0)? - row.i64(1)?, amount_fen: transfer.amount_fen }.into())
+        }
+        other => Err(StoreError::corrupt(format!("a transfer wrote {other:?} rows (claim, balances, journal, transfer, status)"))),
+    }
 }
 
 fn load_transfer(conn: &mut dyn SqlConn, transfer: OperationId) -> Result<Option<TransferRecord>, StoreError> {
@@ -423,29 +496,26 @@ impl Store {
         assert_ne!(transfer.payer_account, transfer.payee_account);
         let locks = vec![transfer.payer_account, transfer.payee_account];
         self.write(locks, move |conn| {
-            if let Some(original) = claim_idempotency(conn, &claim, OperationKind::Transfer, transfer.id, transfer.created_at_us)? {
+            let replay = |conn: &mut dyn SqlConn, original: OperationId| {
                 let record = load_transfer(conn, original)?.ok_or_else(|| StoreError::corrupt("idempotency record points at a missing transfer"))?;
-                return Ok(Outcome::Replayed(record));
+                Ok(Outcome::Replayed(record))
+            };
+            if conn.dialect() == Dialect::Postgres {
+                if insert_transfer_postgres(conn, &claim, &transfer)? {
+                    return Ok(Outcome::Created(transfer.clone()));
+                }
+                let original = existing_claim(conn, &claim, OperationKind::Transfer)?;
+                return replay(conn, original);
+            }
+            if let Some(original) = claim_idempotency(conn, &claim, OperationKind::Transfer, transfer.id, transfer.created_at_us)? {
+                return replay(conn, original);
             }
             let amount = recourse_domain::Amount::from_stored(transfer.amount_fen);
             let movement = Movement::between(transfer.payer_account, transfer.payee_account, amount, transfer.currency);
             apply_movement(conn, transfer.id, OperationKind::Transfer, &movement, transfer.created_at_us)?;
             conn.execute(
                 &format!("INSERT INTO transfers ({TRANSFER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"),
-                &[
-                    id(transfer.id.as_bytes()),
-                    id(transfer.payer.as_bytes()),
-                    id(transfer.payee.as_bytes()),
-                    id(transfer.payer_account.as_bytes()),
-                    id(transfer.payee_account.as_bytes()),
-                    transfer.amount_fen.into(),
-                    transfer.currency.code().into(),
-                    transfer.note.clone().into(),
-                    transfer.status.as_str().into(),
-                    transfer.created_at_us.into(),
-                    transfer.updated_at_us.into(),
-                    transfer.checks.as_str().into(),
-                ],
+                &transfer_params(&transfer),
             )?;
             conn.execute(
                 "INSERT INTO transfer_events (transfer_id, status, at) VALUES ($1, $2, $3)",
