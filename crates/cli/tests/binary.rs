@@ -1,0 +1,126 @@
+//! The `recourse` binary as an operator runs it: `serve` in one process and
+//! `admin …` in another on the same store (SQLite and PostgreSQL), the test
+//! clock flag, the identity-key requirement, and a clean stop on SIGTERM.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_recourse");
+const KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn recourse(store: &[String]) -> Command {
+    let mut command = Command::new(BINARY);
+    command.args(store).env("RECOURSE_IDENTITY_KEY", KEY).env("RECOURSE_LOG", "warn").env_remove("RECOURSE_DATABASE_URL");
+    command
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn wait_healthy(client: &reqwest::Client, base: &str, server: &mut Server) {
+    for _ in 0..300 {
+        if let Ok(response) = client.get(format!("{base}/healthz")).send().await
+            && response.status() == 200
+        {
+            return;
+        }
+        if let Some(status) = server.0.try_wait().unwrap() {
+            panic!("the server exited early: {status}");
+        }
+        // Polling a process we do not control; no service clock is involved.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the server did not become healthy");
+}
+
+async fn serve_and_operate(store: Vec<String>) {
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = Server(recourse(&store).args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--test-clock"]).stderr(Stdio::null()).spawn().unwrap());
+    let client = reqwest::Client::new();
+    wait_healthy(&client, &base, &mut server).await;
+
+    // An operator command on the same store while the server runs.
+    let created = recourse(&store)
+        .args(["admin", "create-staff", "--role", "compliance", "--phone", "13900001111", "--password", "staff password 1"])
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(String::from_utf8_lossy(&created.stdout).contains("+86 139****1111"), "the phone is masked in output");
+    let duplicate = recourse(&store).args(["admin", "create-staff", "--role", "agent", "--phone", "13900001111", "--password", "staff password 1"]).output().unwrap();
+    assert!(!duplicate.status.success());
+
+    let session = client.post(format!("{base}/v1/sessions")).json(&serde_json::json!({"phone": "13900001111", "password": "staff password 1"})).send().await.unwrap();
+    assert_eq!(session.status(), 200);
+    let session: serde_json::Value = session.json().await.unwrap();
+    assert_eq!(session["role"], "compliance");
+
+    let clock = client.post(format!("{base}/v1/test/clock")).json(&serde_json::json!({"advance_seconds": 60})).send().await.unwrap();
+    assert_eq!(clock.status(), 200);
+
+    let audit = recourse(&store).args(["admin", "check-ledger"]).output().unwrap();
+    assert!(audit.status.success(), "{}", String::from_utf8_lossy(&audit.stderr));
+    assert!(String::from_utf8_lossy(&audit.stdout).contains("\"problems\": []"));
+
+    // SIGTERM: finish in-flight requests, then exit cleanly.
+    let pid = server.0.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = server.0.wait().unwrap();
+    assert!(status.success(), "graceful stop exits 0, got {status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_and_admin_share_one_sqlite_store() {
+    let dir = tempfile::tempdir().unwrap();
+    serve_and_operate(vec!["--data-dir".into(), dir.path().display().to_string()]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_and_admin_share_one_postgres_store() {
+    let Ok(admin_url) = std::env::var("RECOURSE_TEST_DATABASE_URL") else {
+        eprintln!("skipped on PostgreSQL: RECOURSE_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let name = format!("recourse_cli_{}", uuid::Uuid::now_v7().simple());
+    let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+    let (admin, db) = (admin_url.clone(), name.clone());
+    tokio::task::spawn_blocking(move || postgres::Client::connect(&admin, postgres::NoTls).unwrap().batch_execute(&format!("CREATE DATABASE {db}")).unwrap()).await.unwrap();
+    serve_and_operate(vec!["--database-url".into(), url]).await;
+    tokio::task::spawn_blocking(move || {
+        let _ = postgres::Client::connect(&admin_url, postgres::NoTls).unwrap().batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    })
+    .await
+    .unwrap();
+}
+
+#[test]
+fn serve_refuses_to_start_without_an_identity_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(BINARY)
+        .args(["--data-dir", &dir.path().display().to_string(), "serve", "--listen", "127.0.0.1:0"])
+        .env_remove("RECOURSE_IDENTITY_KEY")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("RECOURSE_IDENTITY_KEY"));
+}
+
+#[test]
+fn generate_key_prints_a_usable_key() {
+    let output = Command::new(BINARY).args(["admin", "generate-key"]).output().unwrap();
+    assert!(output.status.success());
+    let key = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(key.trim().len(), 64);
+    assert!(key.trim().chars().all(|c| c.is_ascii_hexdigit()));
+}
