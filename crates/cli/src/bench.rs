@@ -190,6 +190,7 @@ async fn seed_one(store: &Store, vault: &Vault, password_hash: &str, run_prefix:
             role: Role::Customer,
             wallet: Some(AccountId::new()),
             created_at_us: 0,
+            avatar: None,
         })
         .await?;
     let row = user.id.as_bytes().to_vec();

@@ -89,7 +89,7 @@ async fn create_staff(settings: &Settings) -> anyhow::Result<()> {
             continue;
         }
         let nickname = Nickname::parse(role.as_str())?;
-        recourse_server::api::accounts::create_account(&state, &phone, DEMO_PASSWORD, &nickname, *role)
+        recourse_server::api::accounts::create_account(&state, &phone, DEMO_PASSWORD, &nickname, *role, None)
             .await
             .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.detail))?;
     }

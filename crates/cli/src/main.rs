@@ -166,7 +166,7 @@ async fn admin(settings: Settings, command: AdminCommand) -> anyhow::Result<()> 
             // Staff records carry no identity data, so a throwaway key is enough here.
             let config = settings.service_config(recourse_server::vault::random_key(), false);
             let state = recourse_server::app_state(store, config)?;
-            let user = recourse_server::api::accounts::create_account(&state, &phone, &password, &nickname, role)
+            let user = recourse_server::api::accounts::create_account(&state, &phone, &password, &nickname, role, None)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.detail))?;
             println!("created {} {} ({})", role.as_str(), user.id, phone.masked());

@@ -45,7 +45,8 @@ impl Default for StoreSettings {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// No `Debug`: it carries the identity key and perhaps a database password.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub listen: String,

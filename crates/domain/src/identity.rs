@@ -5,8 +5,8 @@
 //! - Han names show only the last character: `张三` → `*三`, `王小明` → `**明`.
 //! - Names with a middle dot (many minority names) show the first part and mask
 //!   every character after the first dot: `买买提·艾力` → `买买提·**`.
-//! - Latin names show the first letter of every word part:
-//!   `John Smith` → `J*** S****`.
+//! - Latin names show the first letter of every word part of two or more
+//!   letters: `John Smith` → `J*** S****`, `J. R. Smith` → `*. *. S****`.
 //! - Identity numbers show only the last four: `**************123X`.
 
 use jiff::civil::Date;
@@ -159,15 +159,33 @@ fn mask_name(text: &str, script: NameScript) -> String {
             }
         },
         NameScript::Latin => {
-            let mut previous_was_letter = false;
-            text.chars()
-                .map(|c| {
-                    let letter = is_latin_letter(c);
-                    let shown = if letter && !previous_was_letter { c } else if letter { '*' } else { c };
-                    previous_was_letter = letter;
-                    shown
-                })
-                .collect()
+            // The first letter of each word part shows, the rest is hidden;
+            // apostrophes belong to their word (O'Neil → O'****). A part of one
+            // letter ("J." in "J. R. Smith") hides that letter, so that no
+            // name is ever shown whole.
+            let chars: Vec<char> = text.chars().collect();
+            let mut masked = String::with_capacity(text.len());
+            let mut index = 0;
+            while index < chars.len() {
+                if !is_latin_letter(chars[index]) {
+                    masked.push(chars[index]);
+                    index += 1;
+                    continue;
+                }
+                let start = index;
+                let in_word = |i: usize| {
+                    is_latin_letter(chars[i]) || (matches!(chars[i], '\'' | '\u{2019}') && chars.get(i + 1).copied().is_some_and(is_latin_letter))
+                };
+                while index < chars.len() && in_word(index) {
+                    index += 1;
+                }
+                let letters = chars[start..index].iter().filter(|c| is_latin_letter(**c)).count();
+                for (offset, c) in chars[start..index].iter().enumerate() {
+                    let shown = offset == 0 && letters > 1;
+                    masked.push(if !is_latin_letter(*c) || shown { *c } else { '*' });
+                }
+            }
+            masked
         }
     }
 }
@@ -305,8 +323,10 @@ mod tests {
             ("买买提•艾力", Ok("买买提·**")),
             ("阿依古丽・买买提·吐尔逊", Ok("阿依古丽·***·***")),
             ("John Smith", Ok("J*** S****")),
-            ("Anne-Marie  O'Neil", Ok("A***-M**** O'N***")),
+            ("Anne-Marie  O'Neil", Ok("A***-M**** O'****")),
             ("José Núñez", Ok("J*** N****")),
+            ("J. R. Smith", Ok("*. *. S****")),
+            ("A B", Ok("* *")),
             ("", Err(NameError::Empty)),
             ("张", Err(NameError::BadShape)),
             ("·艾力", Err(NameError::BadShape)),

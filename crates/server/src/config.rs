@@ -48,6 +48,27 @@ pub struct Limits {
     pub request_timeout_ms: u64,
 }
 
+impl Limits {
+    /// Refuse settings that would make the service misbehave.
+    pub fn validate(&self) -> Result<(), String> {
+        let checks: [(bool, &str); 9] = [
+            (self.transfer_max_fen > 0, "limits.transfer_max_fen must be positive"),
+            (self.topup_max_fen > 0, "limits.topup_max_fen must be positive"),
+            (self.withdrawal_max_fen > 0, "limits.withdrawal_max_fen must be positive"),
+            ((0..=150).contains(&self.verification_min_age_years), "limits.verification_min_age_years must be 0 to 150"),
+            (self.accounts_per_identity_max >= 1, "limits.accounts_per_identity_max must be at least 1"),
+            ((60..=366 * 24 * 3600).contains(&self.session_ttl_seconds), "limits.session_ttl_seconds must be 60 s to a year"),
+            (self.request_body_max_bytes >= 1024, "limits.request_body_max_bytes must be at least 1024"),
+            (self.avatar_max_bytes >= 64 && self.avatar_max_bytes <= self.request_body_max_bytes, "limits.avatar_max_bytes must be 64 bytes to request_body_max_bytes"),
+            (self.request_timeout_ms >= 100, "limits.request_timeout_ms must be at least 100"),
+        ];
+        match checks.iter().find(|(ok, _)| !ok) {
+            Some((_, problem)) => Err((*problem).to_owned()),
+            None => Ok(()),
+        }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {

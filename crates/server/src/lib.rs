@@ -68,6 +68,7 @@ pub fn app_state(store: Store, config: ServiceConfig) -> anyhow::Result<AppState
 }
 
 pub fn app_state_with_provider(store: Store, config: ServiceConfig, identity_provider: Arc<dyn IdentityProvider>) -> anyhow::Result<AppState> {
+    config.limits.validate().map_err(|problem| anyhow::anyhow!("invalid settings: {problem}"))?;
     let zone = jiff::tz::TimeZone::get(&config.time_zone).map_err(|e| anyhow::anyhow!("time zone {:?}: {e}", config.time_zone))?;
     let clock = if config.test_clock { Clock::test(zone) } else { Clock::system(zone) };
     Ok(AppState {
@@ -127,7 +128,21 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
         }))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(middleware::map_request(drop_foreign_request_id))
         .with_state(state)
+}
+
+/// A client's own `x-request-id` is kept only if it is a UUID: anything
+/// else could smuggle arbitrary text (even personal data) into the logs.
+async fn drop_foreign_request_id(mut request: Request) -> Request {
+    let acceptable = match request.headers().get("x-request-id") {
+        None => true,
+        Some(value) => value.to_str().ok().is_some_and(|v| uuid::Uuid::parse_str(v).is_ok()),
+    };
+    if !acceptable {
+        request.headers_mut().remove("x-request-id");
+    }
+    request
 }
 
 /// Per-route metrics and the request deadline.

@@ -196,6 +196,13 @@ both_stores! {
         assert_eq!(image.bytes().await.unwrap().to_vec(), png);
         let not_image = app.client.put(format!("{}/v1/me/avatar", app.base)).bearer_auth(&customer.token).body("GIF89a").send().await.unwrap();
         assert_eq!(not_image.status(), 422);
+        // An avatar given at registration is stored with the account.
+        let phone = unique_phone();
+        let png_base64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+        let registered = app.post("/v1/users", None, json!({"phone": phone, "password": PASSWORD, "nickname": "pic", "avatar_base64": png_base64})).await;
+        assert_eq!(registered.status, 201, "{}", registered.body);
+        let with_avatar = app.login(&phone).await;
+        assert!(app.get("/v1/me", &with_avatar).await.body["avatar_url"].as_str().unwrap().starts_with("/v1/avatars/"));
         let missing = app.get("/v1/avatars/not-a-uuid", &customer.token).await;
         assert_eq!((missing.status.as_u16(), missing.code()), (404, "not-found"));
     }
@@ -203,7 +210,7 @@ both_stores! {
     async fn staff_log_in_but_hold_no_money(app) {
         let phone = recourse_domain::phone::Phone::parse(&unique_phone()).unwrap();
         let nickname = recourse_domain::text::Nickname::parse("agent").unwrap();
-        recourse_server::api::accounts::create_account(&app.state, &phone, PASSWORD, &nickname, recourse_domain::Role::Agent).await.unwrap();
+        recourse_server::api::accounts::create_account(&app.state, &phone, PASSWORD, &nickname, recourse_domain::Role::Agent, None).await.unwrap();
         let token = app.login(phone.as_str()).await;
         let me = app.get("/v1/me", &token).await;
         assert_eq!(me.body["role"], "agent");

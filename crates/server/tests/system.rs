@@ -38,6 +38,13 @@ both_stores! {
         assert_eq!(wrong_method.status(), 405);
         assert_eq!(wrong_method.headers()["content-type"], "application/problem+json");
         assert!(unknown.headers().contains_key("x-request-id"));
+        // A client's request id is echoed only when it is a UUID.
+        let own = uuid::Uuid::now_v7().to_string();
+        let echoed = app.client.get(format!("{}/healthz", app.base)).header("x-request-id", &own).send().await.unwrap();
+        assert_eq!(echoed.headers()["x-request-id"], own.as_str());
+        let foreign = app.client.get(format!("{}/healthz", app.base)).header("x-request-id", "王小明 110105").send().await.unwrap();
+        let replaced = foreign.headers()["x-request-id"].to_str().unwrap().to_owned();
+        assert!(uuid::Uuid::parse_str(&replaced).is_ok(), "{replaced}");
     }
 
     async fn test_clock_moves_forward_only(app) {

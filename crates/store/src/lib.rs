@@ -67,18 +67,23 @@ impl StoreError {
         StoreError::Corrupt(detail.into())
     }
 
-    /// Whether this is an answer about the request (refusal, conflict) rather
-    /// than a failure of the store.
-    pub fn is_refusal(&self) -> bool {
-        !matches!(self, StoreError::Overloaded | StoreError::Closed | StoreError::Contention(_) | StoreError::Database(_) | StoreError::Corrupt(_))
-    }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum Backend {
     /// An SQLite database file inside this directory.
     Sqlite { data_dir: PathBuf },
     Postgres { url: String },
+}
+
+impl std::fmt::Debug for Backend {
+    // The URL may carry a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Backend::Sqlite { data_dir } => write!(f, "Sqlite({})", data_dir.display()),
+            Backend::Postgres { url } => write!(f, "Postgres({})", redact_url(url)),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -193,6 +198,16 @@ impl Store {
             let mut pooled = self.inner.reads.get();
             return work(pooled.conn());
         }
+        self.read_blocking(work).await
+    }
+
+    /// Run `work` on a read connection on a blocking thread, whatever the
+    /// store: for long reads (the ledger audit scans the whole journal).
+    pub(crate) async fn read_blocking<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn SqlConn) -> Result<T, StoreError> + Send + 'static,
+    {
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
             let mut pooled = inner.reads.get();

@@ -18,6 +18,11 @@ fn id(bytes: &[u8; 16]) -> Val {
 const USER_COLUMNS: &str = "id, phone, password_hash, nickname, role, wallet_account_id, created_at, nickname_changed_at, \
      avatar_id, avatar_changed_at, verified_at, masked_name, id_last4";
 
+/// The user behind a live session; columns in `USER_COLUMNS` order.
+const SESSION_USER_SQL: &str = "SELECT u.id, u.phone, u.password_hash, u.nickname, u.role, u.wallet_account_id, u.created_at, \
+     u.nickname_changed_at, u.avatar_id, u.avatar_changed_at, u.verified_at, u.masked_name, u.id_last4 \
+     FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2";
+
 fn user_from_row(row: &Row) -> Result<UserRecord, StoreError> {
     let role_text = row.text(4)?;
     Ok(UserRecord {
@@ -242,6 +247,26 @@ fn load_bank_movement(conn: &mut dyn SqlConn, movement: OperationId) -> Result<O
     conn.query_opt(&sql, &[id(movement.as_bytes())])?.map(|row| bank_movement_from_row(&row)).transpose()
 }
 
+/// Store an avatar and make it the user's current one (history is kept).
+fn insert_avatar(conn: &mut dyn SqlConn, avatar: &Avatar) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO avatars (id, user_id, content_type, image, sha256, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            id(avatar.id.as_bytes()),
+            id(avatar.user.as_bytes()),
+            avatar.content_type.as_str().into(),
+            Val::Blob(avatar.image.clone()),
+            Val::Blob(avatar.sha256.clone()),
+            avatar.created_at_us.into(),
+        ],
+    )?;
+    conn.execute(
+        "UPDATE users SET avatar_id = $1, avatar_changed_at = $2 WHERE id = $3",
+        &[id(avatar.id.as_bytes()), avatar.created_at_us.into(), id(avatar.user.as_bytes())],
+    )?;
+    Ok(())
+}
+
 fn load_user(conn: &mut dyn SqlConn, user: UserId) -> Result<Option<UserRecord>, StoreError> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
     conn.query_opt(&sql, &[id(user.as_bytes())])?.map(|row| user_from_row(&row)).transpose()
@@ -288,6 +313,10 @@ impl Store {
                 "INSERT INTO nickname_history (user_id, nickname, changed_at) VALUES ($1, $2, $3)",
                 &[id(user.id.as_bytes()), user.nickname.as_str().into(), user.created_at_us.into()],
             )?;
+            if let Some(avatar) = &user.avatar {
+                assert_eq!(avatar.user, user.id, "an avatar belongs to the user it is registered with");
+                insert_avatar(conn, avatar)?;
+            }
             load_user(conn, user.id)?.ok_or(StoreError::NotFound)
         })
         .await
@@ -322,25 +351,7 @@ impl Store {
     }
 
     pub async fn set_avatar(&self, avatar: Avatar) -> Result<(), StoreError> {
-        self.write(Vec::new(), move |conn| {
-            conn.execute(
-                "INSERT INTO avatars (id, user_id, content_type, image, sha256, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-                &[
-                    id(avatar.id.as_bytes()),
-                    id(avatar.user.as_bytes()),
-                    avatar.content_type.as_str().into(),
-                    Val::Blob(avatar.image.clone()),
-                    Val::Blob(avatar.sha256.clone()),
-                    avatar.created_at_us.into(),
-                ],
-            )?;
-            conn.execute(
-                "UPDATE users SET avatar_id = $1, avatar_changed_at = $2 WHERE id = $3",
-                &[id(avatar.id.as_bytes()), avatar.created_at_us.into(), id(avatar.user.as_bytes())],
-            )?;
-            Ok(())
-        })
-        .await
+        self.write(Vec::new(), move |conn| insert_avatar(conn, &avatar)).await
     }
 
     pub async fn avatar(&self, avatar: uuid::Uuid) -> Result<Option<Avatar>, StoreError> {
@@ -431,12 +442,7 @@ impl Store {
     /// The user behind a live session token.
     pub async fn session_user(&self, token_hash: Vec<u8>, now_us: i64) -> Result<Option<UserRecord>, StoreError> {
         self.read(move |conn| {
-            let columns: Vec<String> = USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect();
-            let sql = format!(
-                "SELECT {} FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2",
-                columns.join(", ")
-            );
-            conn.query_opt(&sql, &[Val::Blob(token_hash), now_us.into()])?.map(|row| user_from_row(&row)).transpose()
+            conn.query_opt(SESSION_USER_SQL, &[Val::Blob(token_hash), now_us.into()])?.map(|row| user_from_row(&row)).transpose()
         })
         .await
     }
@@ -623,8 +629,11 @@ impl Store {
     /// Replay the journal against every cached balance and check every ledger
     /// invariant. Reads one consistent snapshot.
     pub async fn audit(&self) -> Result<AuditReport, StoreError> {
-        self.read(|conn| {
-            conn.batch("BEGIN")?;
+        self.read_blocking(|conn| {
+            match conn.dialect() {
+                Dialect::Sqlite => conn.batch("BEGIN")?,
+                Dialect::Postgres => conn.batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?,
+            }
             let report = audit_in(conn);
             let _ = conn.batch("COMMIT");
             report

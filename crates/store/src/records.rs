@@ -5,7 +5,7 @@ use recourse_domain::ledger::{Balance, OperationKind};
 use recourse_domain::transfer::TransferStatus;
 use recourse_domain::{AccountId, CardId, Currency, OperationId, Role, UserId};
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct NewUser {
     pub id: UserId,
     pub phone: String,
@@ -15,9 +15,11 @@ pub struct NewUser {
     /// Customers get a wallet; staff do not.
     pub wallet: Option<AccountId>,
     pub created_at_us: i64,
+    /// An avatar given at registration, stored in the same transaction.
+    pub avatar: Option<Avatar>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct UserRecord {
     pub id: UserId,
     pub phone: String,
@@ -32,6 +34,13 @@ pub struct UserRecord {
     pub verified_at_us: Option<i64>,
     pub masked_name: Option<String>,
     pub id_last4: Option<String>,
+}
+
+impl std::fmt::Debug for UserRecord {
+    // No password hash, no phone number: only what identifies the record.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord").field("id", &self.id).field("role", &self.role).field("verified", &self.verified()).finish_non_exhaustive()
+    }
 }
 
 impl UserRecord {

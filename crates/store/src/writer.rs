@@ -48,7 +48,17 @@ where
     }
 
     fn run(&mut self, conn: &mut dyn SqlConn) -> bool {
-        let result = (self.work)(conn);
+        // A panicking operation (a broken invariant) fails alone: its
+        // savepoint is rolled back and the writer thread lives on.
+        let work = &mut self.work;
+        let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(conn))) {
+            Ok(result) => result,
+            Err(panic) => {
+                let message = panic.downcast_ref::<&str>().map(|s| (*s).to_owned()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_default();
+                tracing::error!(%message, "a write operation panicked; it was rolled back");
+                Err(StoreError::Database(format!("the operation failed an internal check: {message}")))
+            }
+        };
         let ok = result.is_ok();
         self.result = Some(result);
         ok
@@ -62,8 +72,8 @@ where
         let result = match (commit, self.result.take()) {
             (_, None) => Err(StoreError::Database("operation never ran".into())),
             (Ok(()), Some(result)) => result,
-            // A refusal stands whatever happened to the batch around it.
-            (Err(_), Some(Err(refusal))) if refusal.is_refusal() => Err(refusal),
+            // A refusal may have depended on an earlier operation of the same
+            // batch that did not commit either: every job gets the failure.
             (Err(commit_error), Some(_)) => Err(commit_error),
         };
         if let Some(reply) = self.reply.take() {

@@ -27,7 +27,8 @@ use crate::problem::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
 use crate::vault::Slot;
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// No `Debug`: it carries secrets that must never reach a log.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// Mainland mobile number, with or without `+86`.
@@ -60,29 +61,32 @@ fn parse_nickname(text: &str) -> ApiResult<Nickname> {
 
 /// Create a user record (customer or staff). Shared by registration, the
 /// admin command and the demo seeder so that all go through the same checks.
-pub async fn create_account(state: &AppState, phone: &Phone, password: &str, nickname: &Nickname, role: Role) -> ApiResult<UserRecord> {
+pub async fn create_account(state: &AppState, phone: &Phone, password: &str, nickname: &Nickname, role: Role, avatar: Option<(&'static str, Vec<u8>)>) -> ApiResult<UserRecord> {
     auth::check_password_policy(password)?;
     let params = state.config.password_hashing.clone();
     let password = password.to_owned();
     let password_hash = tokio::task::spawn_blocking(move || auth::hash_password(&params, &password)).await.map_err(ApiError::internal)??;
+    let id = UserId::new();
+    let now_us = state.clock.now_us();
+    let avatar = avatar.map(|(content_type, image)| new_avatar(id, content_type, image, now_us));
     let new_user = NewUser {
-        id: UserId::new(),
+        id,
         phone: phone.as_str().to_owned(),
         password_hash,
         nickname: nickname.as_str().to_owned(),
         role,
         wallet: (role == Role::Customer).then(AccountId::new),
-        created_at_us: state.clock.now_us(),
+        created_at_us: now_us,
+        avatar,
     };
     Ok(state.store.create_user(new_user).await?)
 }
 
 #[utoipa::path(post, path = "/v1/users", tag = "accounts", request_body = RegisterRequest,
-    responses((status = 201, body = RegisteredView), (status = 409, description = "phone-taken", body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = RegisteredView), (status = 409, description = "phone-taken", body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn register(State(state): State<AppState>, ApiJson(request): ApiJson<RegisterRequest>) -> ApiResult<(StatusCode, Json<RegisteredView>)> {
     let phone = parse_phone(&request.phone)?;
     let nickname = parse_nickname(&request.nickname)?;
-    auth::check_password_policy(&request.password)?;
     let avatar = match &request.avatar_base64 {
         Some(encoded) => {
             let bytes = base64::engine::general_purpose::STANDARD
@@ -93,15 +97,13 @@ pub async fn register(State(state): State<AppState>, ApiJson(request): ApiJson<R
         }
         None => None,
     };
-    let user = create_account(&state, &phone, &request.password, &nickname, Role::Customer).await?;
-    if let Some((content_type, bytes)) = avatar {
-        store_avatar(&state, user.id, content_type, bytes).await?;
-    }
+    let user = create_account(&state, &phone, &request.password, &nickname, Role::Customer, avatar).await?;
     let view = RegisteredView { id: user.id.to_string(), phone: user.phone, nickname: user.nickname, verified: false, created_at: rfc3339(user.created_at_us) };
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// No `Debug`: it carries secrets that must never reach a log.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub phone: String,
@@ -125,7 +127,7 @@ fn decoy_hash(state: &AppState) -> String {
 }
 
 #[utoipa::path(post, path = "/v1/sessions", tag = "accounts", request_body = LoginRequest,
-    responses((status = 200, body = SessionView), (status = 401, description = "invalid-credentials", body = Problem)))]
+    responses((status = 200, body = SessionView), (status = 401, description = "invalid-credentials", body = Problem, content_type = "application/problem+json")))]
 pub async fn login(State(state): State<AppState>, ApiJson(request): ApiJson<LoginRequest>) -> ApiResult<Json<SessionView>> {
     let invalid = || ApiError::new(StatusCode::UNAUTHORIZED, "invalid-credentials", "Invalid credentials", "the phone number or password is wrong");
     if request.password.chars().count() > auth::PASSWORD_CHARS_MAX {
@@ -144,13 +146,13 @@ pub async fn login(State(state): State<AppState>, ApiJson(request): ApiJson<Logi
     };
     let (token, token_hash) = auth::new_token();
     let now_us = state.clock.now_us();
-    let expires_at_us = now_us + state.config.limits.session_ttl_seconds * 1_000_000;
+    let expires_at_us = now_us.saturating_add(state.config.limits.session_ttl_seconds.saturating_mul(1_000_000));
     state.store.create_session(token_hash, user.id, now_us, expires_at_us).await?;
     Ok(Json(SessionView { token, user_id: user.id.to_string(), role: user.role.as_str().to_owned(), expires_at: rfc3339(expires_at_us) }))
 }
 
 #[utoipa::path(delete, path = "/v1/sessions/current", tag = "accounts", security(("bearer" = [])),
-    responses((status = 204, description = "the token no longer works"), (status = 401, body = Problem)))]
+    responses((status = 204, description = "the token no longer works"), (status = 401, body = Problem, content_type = "application/problem+json")))]
 pub async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<StatusCode> {
     state.store.revoke_session(caller.token_hash, state.clock.now_us()).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -165,7 +167,7 @@ pub async fn me_view(state: &AppState, user: &UserRecord) -> ApiResult<MeView> {
 }
 
 #[utoipa::path(get, path = "/v1/me", tag = "accounts", security(("bearer" = [])),
-    responses((status = 200, body = MeView), (status = 401, body = Problem)))]
+    responses((status = 200, body = MeView), (status = 401, body = Problem, content_type = "application/problem+json")))]
 pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<MeView>> {
     Ok(Json(me_view(&state, &caller.user).await?))
 }
@@ -177,7 +179,7 @@ pub struct UpdateMeRequest {
 }
 
 #[utoipa::path(patch, path = "/v1/me", tag = "accounts", security(("bearer" = [])), request_body = UpdateMeRequest,
-    responses((status = 200, body = MeView), (status = 422, body = Problem)))]
+    responses((status = 200, body = MeView), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn update_me(State(state): State<AppState>, caller: Caller, ApiJson(request): ApiJson<UpdateMeRequest>) -> ApiResult<Json<MeView>> {
     if let Some(nickname) = &request.nickname {
         let nickname = parse_nickname(nickname)?;
@@ -210,28 +212,28 @@ fn check_avatar<'a>(state: &AppState, bytes: &'a [u8]) -> ApiResult<(&'static st
     Ok((content_type, bytes))
 }
 
-async fn store_avatar(state: &AppState, user: UserId, content_type: &str, image: Vec<u8>) -> ApiResult<()> {
+fn new_avatar(user: UserId, content_type: &str, image: Vec<u8>, now_us: i64) -> Avatar {
     let sha256 = Sha256::digest(&image).to_vec();
-    let avatar = Avatar { id: uuid::Uuid::now_v7(), user, content_type: content_type.to_owned(), image, sha256, created_at_us: state.clock.now_us() };
-    Ok(state.store.set_avatar(avatar).await?)
+    Avatar { id: uuid::Uuid::now_v7(), user, content_type: content_type.to_owned(), image, sha256, created_at_us: now_us }
 }
 
 #[utoipa::path(put, path = "/v1/me/avatar", tag = "accounts", security(("bearer" = [])),
     request_body(content = Vec<u8>, content_type = "image/png"),
-    responses((status = 200, body = MeView), (status = 413, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = MeView), (status = 413, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn put_avatar(State(state): State<AppState>, caller: Caller, body: Result<Bytes, BytesRejection>) -> ApiResult<Json<MeView>> {
-    let body = body.map_err(|rejection| {
-        ApiError::new(rejection.status(), "payload-too-large", "Request body too large", rejection.body_text())
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Request body too large", rejection.body_text()),
+        _ => ApiError::bad_request("malformed-request", rejection.body_text()),
     })?;
     let (content_type, bytes) = check_avatar(&state, &body)?;
-    store_avatar(&state, caller.user.id, content_type, bytes.to_vec()).await?;
+    state.store.set_avatar(new_avatar(caller.user.id, content_type, bytes.to_vec(), state.clock.now_us())).await?;
     let user = state.store.user(caller.user.id).await?.ok_or_else(|| ApiError::not_found("user"))?;
     Ok(Json(me_view(&state, &user).await?))
 }
 
 #[utoipa::path(get, path = "/v1/avatars/{id}", tag = "accounts", security(("bearer" = [])),
     params(("id" = String, Path, description = "avatar id")),
-    responses((status = 200, description = "the image", content_type = "image/png"), (status = 404, body = Problem)))]
+    responses((status = 200, description = "the image", content_type = "image/png"), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get_avatar(State(state): State<AppState>, _caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     let id = uuid::Uuid::parse_str(&id).map_err(|_| ApiError::not_found("no such avatar"))?;
     let avatar = state.store.avatar(id).await?.ok_or_else(|| ApiError::not_found("no such avatar"))?;
@@ -241,7 +243,8 @@ pub async fn get_avatar(State(state): State<AppState>, _caller: Caller, Path(id)
     Ok((headers, avatar.image).into_response())
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// No `Debug`: it carries secrets that must never reach a log.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerificationRequest {
     #[schema(example = "王小明")]
@@ -252,8 +255,8 @@ pub struct VerificationRequest {
 }
 
 #[utoipa::path(post, path = "/v1/me/verification", tag = "accounts", security(("bearer" = [])), request_body = VerificationRequest,
-    responses((status = 200, body = MeView), (status = 409, description = "already-verified / identity-limit-reached", body = Problem),
-              (status = 422, description = "invalid-legal-name / invalid-id-number / below-minimum-age / identity-not-confirmed", body = Problem)))]
+    responses((status = 200, body = MeView), (status = 409, description = "already-verified / identity-limit-reached", body = Problem, content_type = "application/problem+json"),
+              (status = 422, description = "invalid-legal-name / invalid-id-number / below-minimum-age / identity-not-confirmed", body = Problem, content_type = "application/problem+json")))]
 pub async fn verify(State(state): State<AppState>, caller: Caller, ApiJson(request): ApiJson<VerificationRequest>) -> ApiResult<Json<MeView>> {
     caller.require_customer()?;
     if caller.user.verified() {
@@ -306,7 +309,8 @@ async fn legal_name_of(state: &AppState, user: UserId) -> ApiResult<LegalName> {
     LegalName::parse(&text).map_err(ApiError::internal)
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// No `Debug`: it carries secrets that must never reach a log.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BindCardRequest {
     #[schema(example = "6222021234567890128")]
@@ -316,8 +320,8 @@ pub struct BindCardRequest {
 }
 
 #[utoipa::path(post, path = "/v1/me/cards", tag = "cards", security(("bearer" = [])), request_body = BindCardRequest,
-    responses((status = 201, body = CardView), (status = 403, description = "verification-required", body = Problem),
-              (status = 409, description = "card-already-bound", body = Problem), (status = 422, description = "invalid-card-number / card-holder-mismatch", body = Problem)))]
+    responses((status = 201, body = CardView), (status = 403, description = "verification-required", body = Problem, content_type = "application/problem+json"),
+              (status = 409, description = "card-already-bound", body = Problem, content_type = "application/problem+json"), (status = 422, description = "invalid-card-number / card-holder-mismatch", body = Problem, content_type = "application/problem+json")))]
 pub async fn bind_card(State(state): State<AppState>, caller: Caller, ApiJson(request): ApiJson<BindCardRequest>) -> ApiResult<(StatusCode, Json<CardView>)> {
     caller.require_customer()?;
     if !caller.user.verified() {

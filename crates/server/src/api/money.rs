@@ -105,7 +105,7 @@ async fn bank_movement(
 
 #[utoipa::path(post, path = "/v1/me/topups", tag = "money", security(("bearer" = [])), request_body = BankMovementRequest,
     params(("Idempotency-Key" = String, Header, description = "1–255 visible ASCII characters; retries with the same key and body return the original result")),
-    responses((status = 201, body = BankMovementView), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = BankMovementView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn topup(State(state): State<AppState>, caller: Caller, key: IdempotencyKey, ApiJson(request): ApiJson<BankMovementRequest>) -> ApiResult<(StatusCode, HeaderMap, Json<BankMovementView>)> {
     let limit = state.config.limits.topup_max_fen;
     bank_movement(&state, &caller, key, request, OperationKind::Topup, limit).await
@@ -113,7 +113,7 @@ pub async fn topup(State(state): State<AppState>, caller: Caller, key: Idempoten
 
 #[utoipa::path(post, path = "/v1/me/withdrawals", tag = "money", security(("bearer" = [])), request_body = BankMovementRequest,
     params(("Idempotency-Key" = String, Header, description = "1–255 visible ASCII characters")),
-    responses((status = 201, body = BankMovementView), (status = 400, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, description = "insufficient-funds and validation failures", body = Problem)))]
+    responses((status = 201, body = BankMovementView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"), (status = 422, description = "insufficient-funds and validation failures", body = Problem, content_type = "application/problem+json")))]
 pub async fn withdraw(State(state): State<AppState>, caller: Caller, key: IdempotencyKey, ApiJson(request): ApiJson<BankMovementRequest>) -> ApiResult<(StatusCode, HeaderMap, Json<BankMovementView>)> {
     let limit = state.config.limits.withdrawal_max_fen;
     bank_movement(&state, &caller, key, request, OperationKind::Withdrawal, limit).await
@@ -149,10 +149,10 @@ async fn resolve_payee(state: &AppState, request: &TransferRequest) -> ApiResult
 #[utoipa::path(post, path = "/v1/transfers", tag = "money", security(("bearer" = [])), request_body = TransferRequest,
     params(("Idempotency-Key" = String, Header, description = "1–255 visible ASCII characters; the same key with the same body returns the original transfer, with a different body 409")),
     responses((status = 201, body = TransferView, description = "created, or the original transfer when replayed (header `Idempotent-Replayed: true`)"),
-              (status = 400, description = "idempotency-key-required / idempotency-key-invalid / malformed-json", body = Problem),
-              (status = 403, description = "verification-required / no-wallet", body = Problem),
-              (status = 409, description = "idempotency-key-reused", body = Problem),
-              (status = 422, description = "invalid-amount / amount-above-limit / payee-not-found / payee-is-payer / insufficient-funds", body = Problem)))]
+              (status = 400, description = "idempotency-key-required / idempotency-key-invalid / malformed-json", body = Problem, content_type = "application/problem+json"),
+              (status = 403, description = "verification-required / no-wallet", body = Problem, content_type = "application/problem+json"),
+              (status = 409, description = "idempotency-key-reused", body = Problem, content_type = "application/problem+json"),
+              (status = 422, description = "invalid-amount / amount-above-limit / payee-not-found / payee-is-payer / insufficient-funds", body = Problem, content_type = "application/problem+json")))]
 pub async fn create_transfer(State(state): State<AppState>, caller: Caller, key: IdempotencyKey, ApiJson(request): ApiJson<TransferRequest>) -> ApiResult<(StatusCode, HeaderMap, Json<TransferView>)> {
     let payer_wallet = caller.user.wallet.ok_or(recourse_domain::refusal::Refusal::NoWallet)?;
     let amount = parse_amount(request.amount, state.config.limits.transfer_max_fen)?;
@@ -209,7 +209,7 @@ pub async fn create_transfer(State(state): State<AppState>, caller: Caller, key:
 
 #[utoipa::path(get, path = "/v1/transfers/{id}", tag = "money", security(("bearer" = [])),
     params(("id" = String, Path, description = "transfer id")),
-    responses((status = 200, body = TransferView), (status = 404, description = "no such transfer, or not yours", body = Problem)))]
+    responses((status = 200, body = TransferView), (status = 404, description = "no such transfer, or not yours", body = Problem, content_type = "application/problem+json")))]
 pub async fn get_transfer(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<TransferView>> {
     let not_found = || ApiError::not_found("no transfer with that id is visible to you");
     let id: OperationId = id.parse().map_err(|_| not_found())?;
@@ -238,7 +238,7 @@ pub struct TransferPage {
 }
 
 #[utoipa::path(get, path = "/v1/me/transfers", tag = "money", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, body = TransferPage), (status = 400, body = Problem)))]
+    responses((status = 200, body = TransferPage), (status = 400, body = Problem, content_type = "application/problem+json")))]
 pub async fn list_transfers(State(state): State<AppState>, caller: Caller, ApiQuery(query): ApiQuery<ListQuery>) -> ApiResult<Json<TransferPage>> {
     let limit = query.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {

@@ -19,7 +19,7 @@ pub struct Health {
     pub store: String,
 }
 
-#[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, body = Health), (status = 503, body = Problem)))]
+#[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, body = Health), (status = 503, body = Problem, content_type = "application/problem+json")))]
 pub async fn healthz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
     // A real read through the pool: healthy means the store answers.
     state.store.balance(recourse_store::BANK_SETTLEMENT_CNY).await.map_err(|e| {
@@ -68,7 +68,7 @@ pub struct ClockView {
 
 #[utoipa::path(post, path = "/v1/test/clock", tag = "system", request_body = AdvanceClock,
     description = "Only on a server started with `--test-clock`: moves the service clock forward and runs whatever became due.",
-    responses((status = 200, body = ClockView), (status = 422, body = Problem)))]
+    responses((status = 200, body = ClockView), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn advance_clock(State(state): State<AppState>, ApiJson(request): ApiJson<AdvanceClock>) -> ApiResult<Json<ClockView>> {
     if !(0..=ADVANCE_SECONDS_MAX).contains(&request.advance_seconds) {
         return Err(ApiError::invalid("invalid-advance", format!("advance_seconds is 0 to {ADVANCE_SECONDS_MAX}")));

@@ -75,28 +75,6 @@ pub fn avatar_url(user: &UserRecord) -> Option<String> {
     user.avatar_id.map(|avatar| format!("/v1/avatars/{avatar}"))
 }
 
-/// Another person, as a counterparty sees them.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct PartyView {
-    pub id: String,
-    pub nickname: String,
-    pub masked_name: Option<String>,
-    pub verified: bool,
-    pub avatar_url: Option<String>,
-}
-
-impl From<&UserRecord> for PartyView {
-    fn from(user: &UserRecord) -> Self {
-        PartyView {
-            id: user.id.to_string(),
-            nickname: user.nickname.clone(),
-            masked_name: user.masked_name.clone(),
-            verified: user.verified(),
-            avatar_url: avatar_url(user),
-        }
-    }
-}
-
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct StatusChangeView {
     #[schema(example = "completed")]
