@@ -103,7 +103,9 @@ fn api_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
     if state.clock.is_test_clock() {
         router = router.routes(routes!(system::advance_clock));
     }
-    router.split_for_parts()
+    let (router, mut openapi) = router.split_for_parts();
+    utoipa::Modify::modify(&openapi::ProblemByDefault, &mut openapi);
+    (router, openapi)
 }
 
 /// The whole HTTP surface.

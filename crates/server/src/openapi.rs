@@ -32,3 +32,24 @@ impl Modify for BearerAuth {
         components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
     }
 }
+
+/// Every operation may also answer with a problem document that its own
+/// annotation does not list (401, 413, 415, 503, …): say so once, here.
+/// Applied after the routes are merged in (modifiers on `ApiDoc` run before).
+pub struct ProblemByDefault;
+
+impl Modify for ProblemByDefault {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let problem = ResponseBuilder::new()
+            .description("Any other failure, as an RFC 9457 problem document with a stable `code`")
+            .content("application/problem+json", ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build())
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+            for operation in operations.into_iter().flatten() {
+                operation.responses.responses.entry("default".to_owned()).or_insert_with(|| problem.clone().into());
+            }
+        }
+    }
+}
