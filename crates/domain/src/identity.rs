@@ -228,6 +228,14 @@ pub enum IdNumberError {
     CheckDigit,
 }
 
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum AgeError {
+    #[error("the identity number's birth date is in the future")]
+    BornInTheFuture,
+    #[error("real-name verification needs an age of at least {min_age_years}")]
+    BelowMinimum { min_age_years: i16 },
+}
+
 const CHECK_WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
 const CHECK_CHARS: [u8; 11] = *b"10X98765432";
 const PROVINCE_CODES: &[u32] = &[
@@ -272,6 +280,17 @@ impl IdNumber {
             age -= 1;
         }
         age
+    }
+
+    /// The age rule of real-name verification, on the operator's `today`.
+    pub fn check_age(&self, today: Date, min_age_years: i16) -> Result<(), AgeError> {
+        if self.birth_date() > today {
+            return Err(AgeError::BornInTheFuture);
+        }
+        if self.age_on(today) < min_age_years {
+            return Err(AgeError::BelowMinimum { min_age_years });
+        }
+        Ok(())
     }
 
     pub fn expose(&self) -> &str {
@@ -397,5 +416,8 @@ mod tests {
         assert_eq!(id.age_on(date(2026, 6, 14)), 15);
         assert_eq!(id.age_on(date(2026, 6, 15)), 16);
         assert_eq!(id.birth_date(), date(2010, 6, 15));
+        assert_eq!(id.check_age(date(2026, 6, 15), 16), Ok(()));
+        assert_eq!(id.check_age(date(2026, 6, 14), 16), Err(AgeError::BelowMinimum { min_age_years: 16 }));
+        assert_eq!(id.check_age(date(2010, 6, 14), 0), Err(AgeError::BornInTheFuture));
     }
 }

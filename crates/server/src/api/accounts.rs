@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use recourse_domain::card::CardNumber;
-use recourse_domain::identity::{IdNumber, IdNumberError, LegalName};
+use recourse_domain::identity::{AgeError, IdNumber, IdNumberError, LegalName};
 use recourse_domain::phone::Phone;
 use recourse_domain::text::Nickname;
 use recourse_domain::{AccountId, CardId, Role, UserId};
@@ -272,14 +272,10 @@ pub async fn verify(State(state): State<AppState>, caller: Caller, ApiJson(reque
         };
         ApiError::invalid("invalid-id-number", e.to_string()).with("reason", reason)
     })?;
-    let today = state.clock.today();
-    if number.birth_date() > today {
-        return Err(ApiError::invalid("invalid-id-number", "the identity number's birth date is in the future").with("reason", "birth_date"));
-    }
-    let min_age = state.config.limits.verification_min_age_years;
-    if number.age_on(today) < min_age {
-        return Err(ApiError::invalid("below-minimum-age", format!("real-name verification needs an age of at least {min_age}")));
-    }
+    number.check_age(state.clock.today(), state.config.limits.verification_min_age_years).map_err(|e| match e {
+        AgeError::BornInTheFuture => ApiError::invalid("invalid-id-number", e.to_string()).with("reason", "birth_date"),
+        AgeError::BelowMinimum { .. } => ApiError::invalid("below-minimum-age", e.to_string()),
+    })?;
     state.identity_provider.confirm(&name, &number).await.map_err(|e| match e {
         IdentityRejection::NotConfirmed => ApiError::invalid("identity-not-confirmed", e.to_string()),
         IdentityRejection::Unavailable(_) => {
