@@ -124,3 +124,53 @@ fn generate_key_prints_a_usable_key() {
     assert_eq!(key.trim().len(), 64);
     assert!(key.trim().chars().all(|c| c.is_ascii_hexdigit()));
 }
+
+/// The README's first command: the demo serves seeded customers and staff.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_serves_seeded_customers_and_staff() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = Server(
+        Command::new(BINARY)
+            .args(["--data-dir", &dir.path().display().to_string(), "demo", "--listen", &format!("127.0.0.1:{port}")])
+            .env_remove("RECOURSE_IDENTITY_KEY")
+            .env("RECOURSE_LOG", "warn")
+            .env("RECOURSE_PASSWORD_HASHING__MEMORY_KIB", "64")
+            .env("RECOURSE_PASSWORD_HASHING__ITERATIONS", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let client = reqwest::Client::new();
+    wait_healthy(&client, &base, &mut server).await;
+    // Seeding finishes after the server listens; the banner is printed last.
+    let mut seeded = false;
+    for _ in 0..300 {
+        let login = client.post(format!("{base}/v1/sessions")).json(&serde_json::json!({"phone": "13800000004", "password": "recourse-demo"})).send().await.unwrap();
+        if login.status() == 200 {
+            let token = login.json::<serde_json::Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+            let transfers = client.get(format!("{base}/v1/me/transfers")).bearer_auth(&token).send().await.unwrap().json::<serde_json::Value>().await.unwrap();
+            if !transfers["transfers"].as_array().unwrap().is_empty() {
+                seeded = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(seeded, "the demo seeds its customers and history");
+    let login = client.post(format!("{base}/v1/sessions")).json(&serde_json::json!({"phone": "13800000001", "password": "recourse-demo"})).send().await.unwrap();
+    let token = login.json::<serde_json::Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+    let me: serde_json::Value = client.get(format!("{base}/v1/me")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(me["verified"], true);
+    assert_eq!(me["masked_name"], "**明");
+    assert!(me["balance"]["available"].as_i64().unwrap() > 0);
+    let newcomer = client.post(format!("{base}/v1/sessions")).json(&serde_json::json!({"phone": "13800000005", "password": "recourse-demo"})).send().await.unwrap();
+    let newcomer_token = newcomer.json::<serde_json::Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+    let newcomer_me: serde_json::Value = client.get(format!("{base}/v1/me")).bearer_auth(&newcomer_token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(newcomer_me["verified"], false);
+    let staff = client.post(format!("{base}/v1/sessions")).json(&serde_json::json!({"phone": "13900000004", "password": "recourse-demo"})).send().await.unwrap();
+    assert_eq!(staff.json::<serde_json::Value>().await.unwrap()["role"], "admin");
+    assert!(dir.path().join("demo-identity.key").exists(), "the demo keeps its generated key beside its data");
+}
