@@ -215,6 +215,8 @@ both_stores! {
         let me = app.get("/v1/me", &token).await;
         assert_eq!(me.body["role"], "agent");
         assert_eq!(me.body["balance"], serde_json::Value::Null);
+        let history = app.get("/v1/me/transfers", &token).await;
+        assert_eq!(history.body["transfers"], json!([]));
         let customer = app.customer(true, 1000).await;
         let reply = app.post_idem("/v1/transfers", &token, "k1", json!({"payee_id": customer.id, "amount": 1})).await;
         assert_eq!((reply.status.as_u16(), reply.code()), (403, "no-wallet"));

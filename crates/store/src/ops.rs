@@ -49,6 +49,12 @@ fn currency_of(text: &str) -> Result<Currency, StoreError> {
 const TRANSFER_COLUMNS: &str =
     "id, payer_id, payee_id, payer_account_id, payee_account_id, amount, currency, note, status, created_at, updated_at, checks";
 
+/// An account's transfers from its journal, newest first; `seq` then `TRANSFER_COLUMNS`.
+const TRANSFERS_OF_ACCOUNT_SQL: &str = "SELECT j.seq, t.id, t.payer_id, t.payee_id, t.payer_account_id, t.payee_account_id, t.amount, \
+     t.currency, t.note, t.status, t.created_at, t.updated_at, t.checks \
+     FROM journal j JOIN transfers t ON t.id = j.op_id \
+     WHERE j.account_id = $1 AND j.op_kind = $2 AND j.seq < $3 ORDER BY j.seq DESC LIMIT $4";
+
 fn transfer_from_row(row: &Row) -> Result<TransferRecord, StoreError> {
     let status_text = row.text(8)?;
     Ok(TransferRecord {
@@ -603,19 +609,21 @@ impl Store {
         .await
     }
 
-    /// A user's transfers, sent and received, newest first. `before` is the
-    /// id of the last transfer of the previous page (ids are time-ordered).
-    pub async fn transfers_of(&self, user: UserId, before: Option<OperationId>, limit: i64) -> Result<Vec<TransferRecord>, StoreError> {
+    /// The transfers that moved money in or out of `wallet`, newest first,
+    /// read from the account's journal: the ledger is where an account's
+    /// history lives. Each item comes with the journal position to page
+    /// from: pass the last one as `before_seq` for the next (older) page.
+    pub async fn transfers_of(&self, wallet: AccountId, before_seq: Option<i64>, limit: i64) -> Result<Vec<(i64, TransferRecord)>, StoreError> {
         assert!((1..=500).contains(&limit));
         self.read(move |conn| {
-            let upper = before.map_or(vec![0xff; 16], |b| b.as_bytes().to_vec());
-            let sql = format!(
-                "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE payer_id = $1 AND id < $2 \
-                 UNION ALL SELECT {TRANSFER_COLUMNS} FROM transfers WHERE payee_id = $1 AND id < $2 \
-                 ORDER BY id DESC LIMIT $3"
-            );
-            let rows = conn.query(&sql, &[id(user.as_bytes()), Val::Blob(upper), limit.into()])?;
-            rows.iter().map(transfer_from_row).collect()
+            let params = [id(wallet.as_bytes()), OperationKind::Transfer.as_str().into(), before_seq.unwrap_or(i64::MAX).into(), limit.into()];
+            let rows = conn.query(TRANSFERS_OF_ACCOUNT_SQL, &params)?;
+            rows.iter()
+                .map(|row| {
+                    let shifted = Row(row.0[1..].to_vec());
+                    Ok((row.i64(0)?, transfer_from_row(&shifted)?))
+                })
+                .collect()
         })
         .await
     }

@@ -244,21 +244,27 @@ pub async fn list_transfers(State(state): State<AppState>, caller: Caller, ApiQu
     if !(1..=100).contains(&limit) {
         return Err(ApiError::bad_request("invalid-query", "limit is 1 to 100"));
     }
-    let before = match &query.cursor {
+    // The cursor is the journal position of the last item shown, opaque to clients.
+    let before_seq = match &query.cursor {
         Some(cursor) => {
-            let bytes = URL_SAFE_NO_PAD.decode(cursor).ok().and_then(|b| <[u8; 16]>::try_from(b).ok());
-            Some(OperationId::from_bytes(bytes.ok_or_else(|| ApiError::bad_request("invalid-query", "cursor is not one this service issued"))?))
+            let bytes = URL_SAFE_NO_PAD.decode(cursor).ok().and_then(|b| <[u8; 8]>::try_from(b).ok());
+            let seq = bytes.map(i64::from_be_bytes).filter(|seq| *seq > 0);
+            Some(seq.ok_or_else(|| ApiError::bad_request("invalid-query", "cursor is not one this service issued"))?)
         }
         None => None,
     };
-    let mut records = state.store.transfers_of(caller.user.id, before, limit + 1).await?;
+    // Staff hold no wallet, so no money moved through them.
+    let Some(wallet) = caller.user.wallet else {
+        return Ok(Json(TransferPage { transfers: Vec::new(), next_cursor: None }));
+    };
+    let mut records = state.store.transfers_of(wallet, before_seq, limit + 1).await?;
     let more = records.len() as i64 > limit;
     records.truncate(limit as usize);
-    let next_cursor = if more { records.last().map(|r| URL_SAFE_NO_PAD.encode(r.id.as_bytes())) } else { None };
+    let next_cursor = if more { records.last().map(|(seq, _)| URL_SAFE_NO_PAD.encode(seq.to_be_bytes())) } else { None };
     let transfers = records
         .iter()
         // The full status history is in `GET /v1/transfers/{id}`.
-        .map(|r| TransferView::new(r, &[], Some(caller.user.id)))
+        .map(|(_, r)| TransferView::new(r, &[], Some(caller.user.id)))
         .collect();
     Ok(Json(TransferPage { transfers, next_cursor }))
 }

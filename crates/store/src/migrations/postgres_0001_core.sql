@@ -91,8 +91,9 @@ CREATE TABLE transfers (
     updated_at BIGINT NOT NULL,
     checks TEXT NOT NULL
 );
-CREATE INDEX transfers_by_payer ON transfers (payer_id, id);
-CREATE INDEX transfers_by_payee ON transfers (payee_id, id);
+-- No per-payer/per-payee index: an account's history is read from the
+-- journal (journal_by_account), where every movement of the account already
+-- is. Each secondary index costs ~15% of the write ceiling (BENCHMARKS.md).
 
 CREATE TABLE transfer_events (
     transfer_id BYTEA NOT NULL,
