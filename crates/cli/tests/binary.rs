@@ -174,3 +174,107 @@ async fn demo_serves_seeded_customers_and_staff() {
     assert_eq!(staff.json::<serde_json::Value>().await.unwrap()["role"], "admin");
     assert!(dir.path().join("demo-identity.key").exists(), "the demo keeps its generated key beside its data");
 }
+
+/// Register, verify, bind a card and top up one customer over HTTP; returns (token, id).
+async fn funded_customer(client: &reqwest::Client, base: &str, phone: &str, id_number: &str, card: &str, amount: i64) -> (String, String) {
+    let registered: serde_json::Value = client.post(format!("{base}/v1/users")).json(&serde_json::json!({"phone": phone, "password": "crash test 1", "nickname": "c"})).send().await.unwrap().json().await.unwrap();
+    let session: serde_json::Value = client.post(format!("{base}/v1/sessions")).json(&serde_json::json!({"phone": phone, "password": "crash test 1"})).send().await.unwrap().json().await.unwrap();
+    let token = session["token"].as_str().unwrap().to_owned();
+    let verified = client.post(format!("{base}/v1/me/verification")).bearer_auth(&token).json(&serde_json::json!({"legal_name": "王小明", "id_number": id_number})).send().await.unwrap();
+    assert_eq!(verified.status(), 200);
+    let card: serde_json::Value = client.post(format!("{base}/v1/me/cards")).bearer_auth(&token).json(&serde_json::json!({"card_number": card, "holder_name": "王小明"})).send().await.unwrap().json().await.unwrap();
+    let topup = client.post(format!("{base}/v1/me/topups")).bearer_auth(&token).header("idempotency-key", "seed").json(&serde_json::json!({"card_id": card["id"], "amount": amount})).send().await.unwrap();
+    assert_eq!(topup.status(), 201);
+    (token, registered["id"].as_str().unwrap().to_owned())
+}
+
+/// "Acknowledged means durable": kill -9 the server while transfers are in
+/// flight, restart it on the same store, and find every acknowledged transfer.
+async fn acknowledged_transfers_survive_kill_9(store: Vec<String>) {
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let start = |store: &Vec<String>| {
+        Server(
+            recourse(store)
+                .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+                .env("RECOURSE_PASSWORD_HASHING__MEMORY_KIB", "64")
+                .env("RECOURSE_PASSWORD_HASHING__ITERATIONS", "1")
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let mut server = start(&store);
+    let client = reqwest::Client::new();
+    wait_healthy(&client, &base, &mut server).await;
+    let birth = jiff::civil::date(1990, 1, 1);
+    let payer = funded_customer(&client, &base, "13700000001", &recourse_domain::identity::make_id_number("110105", birth, 1), &recourse_domain::card::with_luhn_digit("622202000000000001"), 5_000_000).await;
+    let payee = funded_customer(&client, &base, "13700000002", &recourse_domain::identity::make_id_number("110105", birth, 2), &recourse_domain::card::with_luhn_digit("622202000000000002"), 1).await;
+
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut senders = Vec::new();
+    for worker in 0..16 {
+        let (client, base, token, payee_id, acknowledged) = (client.clone(), base.clone(), payer.0.clone(), payee.1.clone(), acknowledged.clone());
+        senders.push(tokio::spawn(async move {
+            for n in 0.. {
+                let sent = client.post(format!("{base}/v1/transfers")).bearer_auth(&token).header("idempotency-key", format!("crash-{worker}-{n}"))
+                    .json(&serde_json::json!({"payee_id": payee_id, "amount": 1})).send().await;
+                match sent {
+                    Ok(response) if response.status() == 201 => {
+                        let Ok(body) = response.json::<serde_json::Value>().await else { return };
+                        acknowledged.lock().unwrap().push(body["id"].as_str().unwrap().to_owned());
+                    }
+                    _ => return, // the server is gone
+                }
+            }
+        }));
+    }
+    while acknowledged.lock().unwrap().len() < 400 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.0.kill().unwrap(); // SIGKILL, mid-flight
+    server.0.wait().unwrap();
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+
+    let mut restarted = start(&store);
+    wait_healthy(&client, &base, &mut restarted).await;
+    let session: serde_json::Value = client.post(format!("{base}/v1/sessions")).json(&serde_json::json!({"phone": "13700000001", "password": "crash test 1"})).send().await.unwrap().json().await.unwrap();
+    let token = session["token"].as_str().unwrap().to_owned();
+    for id in &acknowledged {
+        let found = client.get(format!("{base}/v1/transfers/{id}")).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(found.status(), 200, "acknowledged transfer {id} was lost");
+    }
+    let me: serde_json::Value = client.get(format!("{base}/v1/me")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let spent = 5_000_000 - me["balance"]["available"].as_i64().unwrap();
+    assert!(spent >= acknowledged.len() as i64, "every acknowledged fen left the payer ({spent} < {})", acknowledged.len());
+    drop(restarted);
+    let audit = recourse(&store).args(["admin", "check-ledger"]).output().unwrap();
+    assert!(audit.status.success(), "{}", String::from_utf8_lossy(&audit.stdout));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_transfers_survive_kill_9_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    acknowledged_transfers_survive_kill_9(vec!["--data-dir".into(), dir.path().display().to_string()]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_transfers_survive_kill_9_on_postgres() {
+    let Ok(admin_url) = std::env::var("RECOURSE_TEST_DATABASE_URL") else {
+        eprintln!("skipped on PostgreSQL: RECOURSE_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let name = format!("recourse_crash_{}", uuid::Uuid::now_v7().simple());
+    let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+    let (admin, db) = (admin_url.clone(), name.clone());
+    tokio::task::spawn_blocking(move || postgres::Client::connect(&admin, postgres::NoTls).unwrap().batch_execute(&format!("CREATE DATABASE {db}")).unwrap()).await.unwrap();
+    acknowledged_transfers_survive_kill_9(vec!["--database-url".into(), url]).await;
+    tokio::task::spawn_blocking(move || {
+        let _ = postgres::Client::connect(&admin_url, postgres::NoTls).unwrap().batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    })
+    .await
+    .unwrap();
+}
