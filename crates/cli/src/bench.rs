@@ -44,7 +44,7 @@ pub enum BenchCommand {
 pub async fn run(mut settings: Settings, explicit_data_dir: bool, command: BenchCommand) -> anyhow::Result<()> {
     let BenchCommand::Transfers { accounts, clients, seconds, warmup_seconds } = command;
     anyhow::ensure!(accounts >= 2 && clients >= 1 && accounts >= clients, "need at least 2 accounts and no more clients than accounts");
-    anyhow::ensure!(seconds >= 1 && seconds <= 3600, "seconds is 1 to 3600");
+    anyhow::ensure!((1..=3600).contains(&seconds), "seconds is 1 to 3600");
     let _scratch;
     if settings.database_url.is_none() && !explicit_data_dir {
         // A scratch store, unless the operator named one with --data-dir.

@@ -216,7 +216,7 @@ mod tests {
     fn audit_finds_each_broken_invariant() {
         let account = AccountId::new();
         let sound = AccountAudit { account, kind: AccountKind::Wallet, currency: Currency::Cny, cached: Balance { balance_fen: 0, held_fen: 0 }, journal_sum_fen: 0 };
-        assert!(audit(&[sound.clone()], &[], 0, 0).is_sound());
+        assert!(audit(std::slice::from_ref(&sound), &[], 0, 0).is_sound());
         let drifted = AccountAudit { cached: Balance { balance_fen: 5, held_fen: 10 }, ..sound };
         let report = audit(&[drifted], &[("op".into(), 3)], 1, 1);
         assert_eq!(report.problems.len(), 4, "{:?}", report.problems);

@@ -80,7 +80,8 @@ mod tests {
     fn precedence_table() {
         let unverified = Party { verified: false, ..OK };
         let staff = Party { has_wallet: false, verified: false };
-        let cases: &[(Party, Option<(Party, bool)>, Result<(), Refusal>)] = &[
+        type Case = (Party, Option<(Party, bool)>, Result<(), Refusal>);
+        let cases: &[Case] = &[
             (OK, Some((OK, false)), Ok(())),
             (OK, Some((unverified, false)), Ok(())), // unverified customers may receive
             (staff, None, Err(Refusal::NoWallet)),

@@ -128,7 +128,8 @@ impl Store {
     /// runtime or from a blocking thread.
     pub fn open(config: &StoreConfig) -> Result<Store, StoreError> {
         assert!(config.batch_max >= 1 && config.readers >= 1 && config.writers >= 1);
-        let (writers, readers, dialect, description): (Vec<Box<dyn SqlConn>>, Vec<Box<dyn SqlConn>>, Dialect, String) = match &config.backend {
+        type Connections = Vec<Box<dyn SqlConn>>;
+        let (writers, readers, dialect, description): (Connections, Connections, Dialect, String) = match &config.backend {
             Backend::Sqlite { data_dir } => {
                 std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Database(format!("creating {}: {e}", data_dir.display())))?;
                 let path = data_dir.join("recourse.db");
