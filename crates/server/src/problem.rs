@@ -111,7 +111,7 @@ impl From<StoreError> for ApiError {
             StoreError::IdentityLimitReached => ApiError::new(StatusCode::CONFLICT, "identity-limit-reached", "Identity already in use", detail),
             StoreError::CardAlreadyBound => ApiError::new(StatusCode::CONFLICT, "card-already-bound", "Card already bound", detail),
             StoreError::NotFound => ApiError::not_found(detail),
-            StoreError::Overloaded | StoreError::Closed | StoreError::Contention(_) => {
+            StoreError::Overloaded | StoreError::Closed | StoreError::Contention(_) | StoreError::Unavailable(_) => {
                 let mut busy = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "Service busy", "the store could not take the operation now; retry shortly with the same Idempotency-Key");
                 busy.cause = Some(detail);
                 busy

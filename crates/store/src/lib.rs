@@ -56,6 +56,9 @@ pub enum StoreError {
     /// A deadlock or serialization failure; the batch is retried.
     #[error("contention: {0}")]
     Contention(String),
+    /// The database connection was lost; the next use reconnects.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     #[error("database error: {0}")]
     Database(String),
     #[error("stored data is not what the code expects: {0}")]
@@ -212,6 +215,7 @@ impl Store {
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
             let mut pooled = inner.reads.get();
+            pooled.conn().reconnect_if_closed()?;
             work(pooled.conn())
         })
         .await

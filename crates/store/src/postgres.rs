@@ -12,6 +12,7 @@ use crate::StoreError;
 use crate::sql::{Dialect, Row, SqlConn, Val};
 
 pub struct PgConn {
+    url: String,
     client: Client,
     statements: HashMap<String, Statement>,
 }
@@ -39,8 +40,14 @@ fn db_error(context: &str, error: postgres::Error) -> StoreError {
         Some(db) => format!("{} ({})", db.message(), db.code().code()),
         None => error.to_string(),
     };
-    let contended = matches!(error.code().map(|c| c.code()), Some("40001" | "40P01"));
-    if contended {
+    let code = error.code().map(|c| c.code().to_owned()).unwrap_or_default();
+    let contended = matches!(code.as_str(), "40001" | "40P01");
+    // Connection exceptions (08…) and operator intervention (57P…: shutdown,
+    // terminated backend, restarting server) mean "try again", not "broken".
+    let connection_lost = error.is_closed() || code.starts_with("08") || code.starts_with("57P") || context == "connect" || context == "reconnect";
+    if connection_lost {
+        StoreError::Unavailable(format!("postgres {context}: {detail}"))
+    } else if contended {
         StoreError::Contention(format!("postgres {context}: {detail}"))
     } else {
         StoreError::Database(format!("postgres {context}: {detail}"))
@@ -50,7 +57,7 @@ fn db_error(context: &str, error: postgres::Error) -> StoreError {
 impl PgConn {
     pub fn connect(url: &str) -> Result<PgConn, StoreError> {
         let client = Client::connect(url, NoTls).map_err(|e| db_error("connect", e))?;
-        Ok(PgConn { client, statements: HashMap::new() })
+        Ok(PgConn { url: url.to_owned(), client, statements: HashMap::new() })
     }
 
     fn statement(&mut self, sql: &str) -> Result<Statement, StoreError> {
@@ -95,6 +102,16 @@ impl SqlConn for PgConn {
 
     fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
         self.client.batch_execute(sql).map_err(|e| db_error("batch", e))
+    }
+
+    fn reconnect_if_closed(&mut self) -> Result<(), StoreError> {
+        if !self.client.is_closed() {
+            return Ok(());
+        }
+        tracing::warn!("the PostgreSQL connection was closed; reconnecting");
+        self.client = Client::connect(&self.url, NoTls).map_err(|e| db_error("reconnect", e))?;
+        self.statements.clear();
+        Ok(())
     }
 }
 

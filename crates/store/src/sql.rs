@@ -133,6 +133,13 @@ pub trait SqlConn: Send {
     fn query_one(&mut self, sql: &str, params: &[Val]) -> Result<Row, StoreError> {
         self.query_opt(sql, params)?.ok_or_else(|| StoreError::corrupt("expected one row, found none"))
     }
+    /// Replace the connection if the server closed it (PostgreSQL restarted,
+    /// network cut). Called only between transactions — never inside one,
+    /// where a silent reconnect would commit statements one by one.
+    fn reconnect_if_closed(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Open a write transaction.
     fn begin_write(&mut self) -> Result<(), StoreError> {
         match self.dialect() {

@@ -164,7 +164,12 @@ fn run_batch(conn: &mut dyn SqlConn, mut batch: Vec<Box<dyn Job>>) {
 }
 
 fn try_batch(conn: &mut dyn SqlConn, batch: &mut [Box<dyn Job>]) -> Result<(), StoreError> {
-    conn.begin_write()?;
+    conn.reconnect_if_closed()?;
+    if let Err(error) = conn.begin_write() {
+        // A connection that died while idle is noticed only now: reconnect once.
+        conn.reconnect_if_closed()?;
+        conn.begin_write().map_err(|_| error)?;
+    }
     let result = run_jobs(conn, batch).and_then(|ending| conn.batch(ending.sql()));
     if result.is_err() {
         // Best effort: the connection may already have ended the transaction.
