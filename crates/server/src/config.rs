@@ -46,12 +46,18 @@ pub struct Limits {
     pub avatar_max_bytes: usize,
     /// Requests taking longer are answered 503.
     pub request_timeout_ms: u64,
+    /// Failed logins per phone number before logins for it pause.
+    pub login_failures_max: i64,
+    /// How long failed logins are counted, and how long the pause lasts.
+    pub login_failure_window_seconds: i64,
 }
 
 impl Limits {
     /// Refuse settings that would make the service misbehave.
     pub fn validate(&self) -> Result<(), String> {
-        let checks: [(bool, &str); 9] = [
+        let checks: [(bool, &str); 11] = [
+            (self.login_failures_max >= 1, "limits.login_failures_max must be at least 1"),
+            ((1..=7 * 24 * 3600).contains(&self.login_failure_window_seconds), "limits.login_failure_window_seconds must be 1 s to a week"),
             (self.transfer_max_fen > 0, "limits.transfer_max_fen must be positive"),
             (self.topup_max_fen > 0, "limits.topup_max_fen must be positive"),
             (self.withdrawal_max_fen > 0, "limits.withdrawal_max_fen must be positive"),
@@ -81,6 +87,8 @@ impl Default for Limits {
             request_body_max_bytes: 1024 * 1024,
             avatar_max_bytes: 512 * 1024,
             request_timeout_ms: 10_000,
+            login_failures_max: 5,
+            login_failure_window_seconds: 15 * 60,
         }
     }
 }

@@ -151,6 +151,7 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() {
             tracing::error!(code = self.code, cause = self.cause.as_deref().unwrap_or(""), "request failed");
         }
+        let retry_after_seconds = self.extra.get("retry_after_seconds").and_then(Value::as_i64);
         let problem = Problem {
             problem_type: format!("/problems/{}", self.code),
             title: self.title.to_owned(),
@@ -168,6 +169,12 @@ impl IntoResponse for ApiError {
             }
             StatusCode::SERVICE_UNAVAILABLE => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            StatusCode::TOO_MANY_REQUESTS => {
+                let seconds = retry_after_seconds.unwrap_or(60);
+                if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                    headers.insert(header::RETRY_AFTER, value);
+                }
             }
             _ => {}
         }

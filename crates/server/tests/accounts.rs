@@ -77,6 +77,40 @@ both_stores! {
         assert_eq!((after.status.as_u16(), after.code()), (401, "unauthenticated"));
     }
 
+    async fn password_guessing_pauses_logins_for_that_phone(app) {
+        let phone = unique_phone();
+        app.register(&phone, "n").await;
+        let max = app.state.config.limits.login_failures_max;
+        for _ in 0..max {
+            let wrong = app.post("/v1/sessions", None, json!({"phone": phone, "password": "guess guess"})).await;
+            assert_eq!(wrong.code(), "invalid-credentials");
+        }
+        // Now even the right password waits, and says for how long.
+        let paused = app.post("/v1/sessions", None, json!({"phone": phone, "password": PASSWORD})).await;
+        assert_eq!((paused.status.as_u16(), paused.code()), (429, "too-many-attempts"));
+        assert!(paused.body["retry_after_seconds"].as_i64().unwrap() > 0);
+        assert!(paused.headers.contains_key("retry-after"));
+        // Unknown numbers are paused the same way: the pause reveals nothing.
+        let unknown = unique_phone();
+        for _ in 0..max {
+            app.post("/v1/sessions", None, json!({"phone": unknown, "password": "guess guess"})).await;
+        }
+        assert_eq!(app.post("/v1/sessions", None, json!({"phone": unknown, "password": PASSWORD})).await.status, 429);
+        // Other numbers are unaffected; the pause ends with its window, on the service clock.
+        let other = unique_phone();
+        app.register(&other, "n").await;
+        app.login(&other).await;
+        assert_eq!(app.advance_clock(app.state.config.limits.login_failure_window_seconds + 1).await.status, 200);
+        app.login(&phone).await;
+        // A success clears the count.
+        for _ in 0..max - 1 {
+            app.post("/v1/sessions", None, json!({"phone": phone, "password": "guess guess"})).await;
+        }
+        app.login(&phone).await;
+        app.post("/v1/sessions", None, json!({"phone": phone, "password": "guess guess"})).await;
+        app.login(&phone).await;
+    }
+
     async fn sessions_expire_on_the_service_clock(app) {
         let phone = unique_phone();
         app.register(&phone, "n").await;

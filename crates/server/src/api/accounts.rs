@@ -127,25 +127,43 @@ fn decoy_hash(state: &AppState) -> String {
 }
 
 #[utoipa::path(post, path = "/v1/sessions", tag = "accounts", request_body = LoginRequest,
-    responses((status = 200, body = SessionView), (status = 401, description = "invalid-credentials", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = SessionView), (status = 401, description = "invalid-credentials", body = Problem, content_type = "application/problem+json"),
+              (status = 429, description = "too-many-attempts: logins for this phone are paused (`retry_after_seconds`)", body = Problem, content_type = "application/problem+json")))]
 pub async fn login(State(state): State<AppState>, ApiJson(request): ApiJson<LoginRequest>) -> ApiResult<Json<SessionView>> {
     let invalid = || ApiError::new(StatusCode::UNAUTHORIZED, "invalid-credentials", "Invalid credentials", "the phone number or password is wrong");
     if request.password.chars().count() > auth::PASSWORD_CHARS_MAX {
         return Err(invalid());
     }
-    let user = match Phone::parse(&request.phone) {
-        Ok(phone) => state.store.user_by_phone(phone.as_str()).await?,
-        Err(_) => None,
+    let Ok(phone) = Phone::parse(&request.phone) else {
+        return Err(invalid());
     };
+    // Password guessing is paused per phone number, known or not (so the
+    // pause reveals nothing), across every instance (the count is in the store).
+    let limits = &state.config.limits;
+    let now_us = state.clock.now_us();
+    let window_us = limits.login_failure_window_seconds.saturating_mul(1_000_000);
+    let window_open_after_us = now_us.saturating_sub(window_us);
+    let (failures, window_started_at_us) = state.store.login_failures(phone.as_str(), window_open_after_us).await?;
+    if failures >= limits.login_failures_max {
+        let retry_after_seconds = ((window_started_at_us + window_us - now_us) / 1_000_000).max(1);
+        return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too-many-attempts", "Too many failed logins", "logins for this phone number are paused after repeated failures; try again later")
+            .with("retry_after_seconds", retry_after_seconds));
+    }
+    let user = state.store.user_by_phone(phone.as_str()).await?;
     let stored_hash = user.as_ref().map_or_else(|| decoy_hash(&state), |u| u.password_hash.clone());
     let password = request.password.clone();
     let matches = tokio::task::spawn_blocking(move || auth::verify_password(&stored_hash, &password)).await.map_err(ApiError::internal)?;
     let user = match (user, matches) {
         (Some(user), true) => user,
-        _ => return Err(invalid()),
+        _ => {
+            state.store.record_login_failure(phone.as_str().to_owned(), now_us, window_open_after_us).await?;
+            return Err(invalid());
+        }
     };
+    if failures > 0 {
+        state.store.clear_login_failures(phone.as_str().to_owned()).await?;
+    }
     let (token, token_hash) = auth::new_token();
-    let now_us = state.clock.now_us();
     let expires_at_us = now_us.saturating_add(state.config.limits.session_ttl_seconds.saturating_mul(1_000_000));
     state.store.create_session(token_hash, user.id, now_us, expires_at_us).await?;
     Ok(Json(SessionView { token, user_id: user.id.to_string(), role: user.role.as_str().to_owned(), expires_at: rfc3339(expires_at_us) }))

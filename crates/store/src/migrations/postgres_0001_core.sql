@@ -124,6 +124,14 @@ CREATE TABLE bank_movements (
 );
 CREATE INDEX bank_movements_by_user ON bank_movements (user_id, id);
 
+-- Failed logins per phone number within the current window (service clock),
+-- shared by every instance: the brake on password guessing.
+CREATE TABLE login_failures (
+    phone TEXT PRIMARY KEY,
+    failures BIGINT NOT NULL,
+    window_started_at BIGINT NOT NULL
+);
+
 CREATE TABLE sessions (
     token_hash BYTEA PRIMARY KEY,
     user_id BYTEA NOT NULL,

@@ -120,6 +120,14 @@ CREATE TABLE bank_movements (
 ) WITHOUT ROWID;
 CREATE INDEX bank_movements_by_user ON bank_movements (user_id, id);
 
+-- Failed logins per phone number within the current window (service clock),
+-- shared by every instance: the brake on password guessing.
+CREATE TABLE login_failures (
+    phone TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    window_started_at INTEGER NOT NULL
+);
+
 CREATE TABLE sessions (
     token_hash BLOB PRIMARY KEY,
     user_id BLOB NOT NULL,
