@@ -35,7 +35,7 @@ async fn cut_postgres_connections_are_replaced() {
                 break;
             }
             503 => assert_eq!(reply.headers()["content-type"], "application/problem+json"),
-            other => panic!("a cut connection must answer 503, not {other}"),
+            other => panic!("a cut connection must answer 503, not {other}: {}", reply.text().await.unwrap_or_default()),
         }
     }
     assert!(recovered, "the service reconnected");

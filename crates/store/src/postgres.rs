@@ -15,6 +15,8 @@ pub struct PgConn {
     url: String,
     client: Client,
     statements: HashMap<String, Statement>,
+    /// Set when an error showed the connection is gone.
+    broken: bool,
 }
 
 impl ToSql for Val {
@@ -44,7 +46,9 @@ fn db_error(context: &str, error: postgres::Error) -> StoreError {
     let contended = matches!(code.as_str(), "40001" | "40P01");
     // Connection exceptions (08…) and operator intervention (57P…: shutdown,
     // terminated backend, restarting server) mean "try again", not "broken".
-    let connection_lost = error.is_closed() || code.starts_with("08") || code.starts_with("57P") || context == "connect" || context == "reconnect";
+    let io_failure = std::error::Error::source(&error).is_some_and(|source| source.is::<std::io::Error>());
+    let connection_lost =
+        error.is_closed() || io_failure || code.starts_with("08") || code.starts_with("57P") || context == "connect" || context == "reconnect";
     if connection_lost {
         StoreError::Unavailable(format!("postgres {context}: {detail}"))
     } else if contended {
@@ -57,14 +61,23 @@ fn db_error(context: &str, error: postgres::Error) -> StoreError {
 impl PgConn {
     pub fn connect(url: &str) -> Result<PgConn, StoreError> {
         let client = Client::connect(url, NoTls).map_err(|e| db_error("connect", e))?;
-        Ok(PgConn { url: url.to_owned(), client, statements: HashMap::new() })
+        Ok(PgConn { url: url.to_owned(), client, statements: HashMap::new(), broken: false })
+    }
+
+    /// Remember a lost connection, so that the next transaction replaces it.
+    fn note<T>(&mut self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if matches!(result, Err(StoreError::Unavailable(_))) {
+            self.broken = true;
+        }
+        result
     }
 
     fn statement(&mut self, sql: &str) -> Result<Statement, StoreError> {
         if let Some(statement) = self.statements.get(sql) {
             return Ok(statement.clone());
         }
-        let statement = self.client.prepare(sql).map_err(|e| db_error("prepare", e))?;
+        let prepared = self.client.prepare(sql).map_err(|e| db_error("prepare", e));
+        let statement = self.note(prepared)?;
         self.statements.insert(sql.to_owned(), statement.clone());
         Ok(statement)
     }
@@ -81,12 +94,14 @@ impl SqlConn for PgConn {
 
     fn execute(&mut self, sql: &str, params: &[Val]) -> Result<u64, StoreError> {
         let statement = self.statement(sql)?;
-        self.client.execute(&statement, &params_of(params)).map_err(|e| db_error("execute", e))
+        let result = self.client.execute(&statement, &params_of(params)).map_err(|e| db_error("execute", e));
+        self.note(result)
     }
 
     fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>, StoreError> {
         let statement = self.statement(sql)?;
-        let rows = self.client.query(&statement, &params_of(params)).map_err(|e| db_error("query", e))?;
+        let result = self.client.query(&statement, &params_of(params)).map_err(|e| db_error("query", e));
+        let rows = self.note(result)?;
         rows.iter()
             .map(|row| {
                 let values = row
@@ -101,16 +116,18 @@ impl SqlConn for PgConn {
     }
 
     fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
-        self.client.batch_execute(sql).map_err(|e| db_error("batch", e))
+        let result = self.client.batch_execute(sql).map_err(|e| db_error("batch", e));
+        self.note(result)
     }
 
     fn reconnect_if_closed(&mut self) -> Result<(), StoreError> {
-        if !self.client.is_closed() {
+        if !self.broken && !self.client.is_closed() {
             return Ok(());
         }
         tracing::warn!("the PostgreSQL connection was closed; reconnecting");
         self.client = Client::connect(&self.url, NoTls).map_err(|e| db_error("reconnect", e))?;
         self.statements.clear();
+        self.broken = false;
         Ok(())
     }
 }

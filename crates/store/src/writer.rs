@@ -70,7 +70,9 @@ where
 
     fn finish(mut self: Box<Self>, commit: Result<(), StoreError>) {
         let result = match (commit, self.result.take()) {
-            (_, None) => Err(StoreError::Database("operation never ran".into())),
+            // The batch failed before this job ran (BEGIN, account locks): the job gets that failure.
+            (Err(batch_error), None) => Err(batch_error),
+            (Ok(()), None) => Err(StoreError::Database("operation never ran".into())),
             (Ok(()), Some(result)) => result,
             // A refusal may have depended on an earlier operation of the same
             // batch that did not commit either: every job gets the failure.
