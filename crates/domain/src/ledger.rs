@@ -96,14 +96,6 @@ impl Movement {
         movement
     }
 
-    /// Postings ordered by account id: the order in which the store locks and
-    /// updates rows, so that concurrent movements never deadlock.
-    pub fn postings_in_lock_order(&self) -> [Posting; 2] {
-        let mut postings = self.postings;
-        postings.sort_by_key(|p| p.account);
-        postings
-    }
-
     pub fn postings(&self) -> &[Posting; 2] {
         &self.postings
     }
@@ -202,12 +194,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn movements_balance_and_lock_in_id_order() {
+    fn movements_balance() {
         let (a, b) = (AccountId::new(), AccountId::new());
         let m = Movement::between(b, a, Amount::from_fen(500, 1000).unwrap(), Currency::Cny);
         assert_eq!(m.postings().iter().map(|p| p.amount_fen).sum::<i64>(), 0);
-        let ordered = m.postings_in_lock_order();
-        assert!(ordered[0].account < ordered[1].account);
         assert_eq!(m.debited(), b);
         assert_eq!(m.amount_fen(), 500);
     }
