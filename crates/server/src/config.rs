@@ -46,6 +46,9 @@ pub struct Limits {
     pub avatar_max_bytes: usize,
     /// Requests taking longer are answered 503.
     pub request_timeout_ms: u64,
+    /// Nickname and avatar changes (together) a customer may make in 24 hours.
+    /// Impostors change both to look like someone's friend; the history is kept.
+    pub profile_changes_per_day: i64,
     /// Failed logins per phone number before logins for it pause.
     pub login_failures_max: i64,
     /// How long failed logins are counted, and how long the pause lasts.
@@ -55,7 +58,8 @@ pub struct Limits {
 impl Limits {
     /// Refuse settings that would make the service misbehave.
     pub fn validate(&self) -> Result<(), String> {
-        let checks: [(bool, &str); 11] = [
+        let checks: [(bool, &str); 12] = [
+            (self.profile_changes_per_day >= 2, "limits.profile_changes_per_day must be at least 2"),
             (self.login_failures_max >= 1, "limits.login_failures_max must be at least 1"),
             ((1..=7 * 24 * 3600).contains(&self.login_failure_window_seconds), "limits.login_failure_window_seconds must be 1 s to a week"),
             (self.transfer_max_fen > 0, "limits.transfer_max_fen must be positive"),
@@ -87,6 +91,7 @@ impl Default for Limits {
             request_body_max_bytes: 1024 * 1024,
             avatar_max_bytes: 512 * 1024,
             request_timeout_ms: 10_000,
+            profile_changes_per_day: 10,
             login_failures_max: 5,
             login_failure_window_seconds: 15 * 60,
         }

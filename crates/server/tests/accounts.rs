@@ -237,6 +237,24 @@ both_stores! {
         assert_eq!(registered.status, 201, "{}", registered.body);
         let with_avatar = app.login(&phone).await;
         assert!(app.get("/v1/me", &with_avatar).await.body["avatar_url"].as_str().unwrap().starts_with("/v1/avatars/"));
+        // Nickname and avatar changes are capped per day (impostors churn both).
+        let cap = app.state.config.limits.profile_changes_per_day;
+        let mut refused = None;
+        for n in 0..cap + 2 {
+            let reply = app.request(reqwest::Method::PATCH, "/v1/me", Some(&customer.token), None, Some(json!({"nickname": format!("名字{n}")}))).await;
+            if reply.status != 200 {
+                refused = Some(reply);
+                break;
+            }
+        }
+        let refused = refused.expect("the daily cap is reached");
+        assert_eq!((refused.status.as_u16(), refused.code()), (429, "too-many-changes"));
+        assert!(refused.headers.contains_key("retry-after"));
+        let avatar_refused = app.client.put(format!("{}/v1/me/avatar", app.base)).bearer_auth(&customer.token).body(png.clone()).send().await.unwrap();
+        assert_eq!(avatar_refused.status(), 429);
+        assert_eq!(app.advance_clock(24 * 3600 + 1).await.status, 200);
+        let again = app.request(reqwest::Method::PATCH, "/v1/me", Some(&customer.token), None, Some(json!({"nickname": "又一个"}))).await;
+        assert_eq!(again.status, 200);
         let missing = app.get("/v1/avatars/not-a-uuid", &customer.token).await;
         assert_eq!((missing.status.as_u16(), missing.code()), (404, "not-found"));
     }

@@ -341,6 +341,21 @@ impl Store {
         .await
     }
 
+    /// How often `user` changed their nickname or avatar since `since_us`,
+    /// and when the oldest of those changes was (0 when none).
+    pub async fn profile_changes_since(&self, user: UserId, since_us: i64) -> Result<(i64, i64), StoreError> {
+        self.read(move |conn| {
+            let row = conn.query_one(
+                "SELECT COUNT(*), CAST(COALESCE(MIN(at), 0) AS BIGINT) FROM ( \
+                   SELECT changed_at AS at FROM nickname_history WHERE user_id = $1 AND changed_at > $2 \
+                   UNION ALL SELECT created_at AS at FROM avatars WHERE user_id = $1 AND created_at > $2) AS changes",
+                &[id(user.as_bytes()), since_us.into()],
+            )?;
+            Ok((row.i64(0)?, row.i64(1)?))
+        })
+        .await
+    }
+
     pub async fn set_nickname(&self, user: UserId, nickname: String, now_us: i64) -> Result<(), StoreError> {
         self.write(Vec::new(), move |conn| {
             conn.execute(

@@ -196,12 +196,27 @@ pub struct UpdateMeRequest {
     pub nickname: Option<String>,
 }
 
+/// Refuse a nickname or avatar change beyond `limits.profile_changes_per_day`.
+async fn check_profile_change_allowed(state: &AppState, user: UserId) -> ApiResult<()> {
+    const DAY_US: i64 = 24 * 3600 * 1_000_000;
+    let now_us = state.clock.now_us();
+    let (changes, oldest_us) = state.store.profile_changes_since(user, now_us - DAY_US).await?;
+    if changes >= state.config.limits.profile_changes_per_day {
+        let retry_after_seconds = ((oldest_us + DAY_US - now_us) / 1_000_000).max(1);
+        return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too-many-changes", "Too many profile changes", "the nickname and avatar can change only a limited number of times a day")
+            .with("retry_after_seconds", retry_after_seconds));
+    }
+    Ok(())
+}
+
 #[utoipa::path(patch, path = "/v1/me", tag = "accounts", security(("bearer" = [])), request_body = UpdateMeRequest,
-    responses((status = 200, body = MeView), (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = MeView), (status = 422, body = Problem, content_type = "application/problem+json"),
+              (status = 429, description = "too-many-changes", body = Problem, content_type = "application/problem+json")))]
 pub async fn update_me(State(state): State<AppState>, caller: Caller, ApiJson(request): ApiJson<UpdateMeRequest>) -> ApiResult<Json<MeView>> {
     if let Some(nickname) = &request.nickname {
         let nickname = parse_nickname(nickname)?;
         if nickname.as_str() != caller.user.nickname {
+            check_profile_change_allowed(&state, caller.user.id).await?;
             state.store.set_nickname(caller.user.id, nickname.as_str().to_owned(), state.clock.now_us()).await?;
         }
     }
@@ -237,13 +252,15 @@ fn new_avatar(user: UserId, content_type: &str, image: Vec<u8>, now_us: i64) -> 
 
 #[utoipa::path(put, path = "/v1/me/avatar", tag = "accounts", security(("bearer" = [])),
     request_body(content = Vec<u8>, content_type = "image/png"),
-    responses((status = 200, body = MeView), (status = 413, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = MeView), (status = 413, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"),
+              (status = 429, description = "too-many-changes", body = Problem, content_type = "application/problem+json")))]
 pub async fn put_avatar(State(state): State<AppState>, caller: Caller, body: Result<Bytes, BytesRejection>) -> ApiResult<Json<MeView>> {
     let body = body.map_err(|rejection| match rejection.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Request body too large", rejection.body_text()),
         _ => ApiError::bad_request("malformed-request", rejection.body_text()),
     })?;
     let (content_type, bytes) = check_avatar(&state, &body)?;
+    check_profile_change_allowed(&state, caller.user.id).await?;
     state.store.set_avatar(new_avatar(caller.user.id, content_type, bytes.to_vec(), state.clock.now_us())).await?;
     let user = state.store.user(caller.user.id).await?.ok_or_else(|| ApiError::not_found("user"))?;
     Ok(Json(me_view(&state, &user).await?))
