@@ -35,8 +35,9 @@ pub struct RegisterRequest {
     #[schema(example = "+8613800138000")]
     pub phone: String,
     /// 8–128 characters.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
-    #[schema(example = "小明")]
+    #[schema(example = "小明", min_length = 1, max_length = 32)]
     pub nickname: String,
     /// Optional avatar image (PNG, JPEG or WebP), base64.
     pub avatar_base64: Option<String>,
@@ -285,7 +286,7 @@ pub struct VerificationRequest {
     #[schema(example = "王小明")]
     pub legal_name: String,
     /// 18-character resident identity number (GB 11643-1999).
-    #[schema(example = "11010519491231002X")]
+    #[schema(example = "11010519491231002X", pattern = "^[0-9]{17}[0-9Xx]$")]
     pub id_number: String,
 }
 

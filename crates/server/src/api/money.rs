@@ -70,6 +70,7 @@ fn replay_headers<T>(outcome: &Outcome<T>) -> HeaderMap {
 pub struct BankMovementRequest {
     pub card_id: String,
     /// Fen, a positive integer.
+    #[schema(minimum = 1)]
     pub amount: i64,
 }
 
@@ -127,8 +128,10 @@ pub struct TransferRequest {
     /// The payee's user id. Give this or `payee_phone`.
     pub payee_id: Option<String>,
     /// Fen, a positive integer.
+    #[schema(minimum = 1)]
     pub amount: i64,
     /// Up to 140 characters, shown to both sides.
+    #[schema(max_length = 140)]
     pub note: Option<String>,
 }
 
