@@ -86,22 +86,45 @@ async fn serve_and_admin_share_one_sqlite_store() {
     serve_and_operate(vec!["--data-dir".into(), dir.path().display().to_string()]).await;
 }
 
+/// A scratch PostgreSQL database for one test; `None` (the test is skipped,
+/// with the reason) when `RECOURSE_TEST_DATABASE_URL` is not set.
+struct ScratchDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl ScratchDatabase {
+    async fn create(prefix: &str) -> Option<ScratchDatabase> {
+        let Ok(admin_url) = std::env::var("RECOURSE_TEST_DATABASE_URL") else {
+            eprintln!("skipped on PostgreSQL: RECOURSE_TEST_DATABASE_URL is not set");
+            return None;
+        };
+        let name = format!("{prefix}_{}", uuid::Uuid::now_v7().simple());
+        let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+        let (admin, db) = (admin_url.clone(), name.clone());
+        tokio::task::spawn_blocking(move || postgres::Client::connect(&admin, postgres::NoTls).unwrap().batch_execute(&format!("CREATE DATABASE {db}")).unwrap()).await.unwrap();
+        Some(ScratchDatabase { admin_url, name, url })
+    }
+
+    fn store_args(&self) -> Vec<String> {
+        vec!["--database-url".into(), self.url.clone()]
+    }
+
+    async fn drop_database(self) {
+        tokio::task::spawn_blocking(move || {
+            let _ = postgres::Client::connect(&self.admin_url, postgres::NoTls).unwrap().batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        })
+        .await
+        .unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_and_admin_share_one_postgres_store() {
-    let Ok(admin_url) = std::env::var("RECOURSE_TEST_DATABASE_URL") else {
-        eprintln!("skipped on PostgreSQL: RECOURSE_TEST_DATABASE_URL is not set");
-        return;
-    };
-    let name = format!("recourse_cli_{}", uuid::Uuid::now_v7().simple());
-    let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
-    let (admin, db) = (admin_url.clone(), name.clone());
-    tokio::task::spawn_blocking(move || postgres::Client::connect(&admin, postgres::NoTls).unwrap().batch_execute(&format!("CREATE DATABASE {db}")).unwrap()).await.unwrap();
-    serve_and_operate(vec!["--database-url".into(), url]).await;
-    tokio::task::spawn_blocking(move || {
-        let _ = postgres::Client::connect(&admin_url, postgres::NoTls).unwrap().batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-    })
-    .await
-    .unwrap();
+    let Some(database) = ScratchDatabase::create("recourse_cli").await else { return };
+    serve_and_operate(database.store_args()).await;
+    database.drop_database().await;
 }
 
 #[test]
@@ -263,18 +286,7 @@ async fn acknowledged_transfers_survive_kill_9_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_transfers_survive_kill_9_on_postgres() {
-    let Ok(admin_url) = std::env::var("RECOURSE_TEST_DATABASE_URL") else {
-        eprintln!("skipped on PostgreSQL: RECOURSE_TEST_DATABASE_URL is not set");
-        return;
-    };
-    let name = format!("recourse_crash_{}", uuid::Uuid::now_v7().simple());
-    let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
-    let (admin, db) = (admin_url.clone(), name.clone());
-    tokio::task::spawn_blocking(move || postgres::Client::connect(&admin, postgres::NoTls).unwrap().batch_execute(&format!("CREATE DATABASE {db}")).unwrap()).await.unwrap();
-    acknowledged_transfers_survive_kill_9(vec!["--database-url".into(), url]).await;
-    tokio::task::spawn_blocking(move || {
-        let _ = postgres::Client::connect(&admin_url, postgres::NoTls).unwrap().batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-    })
-    .await
-    .unwrap();
+    let Some(database) = ScratchDatabase::create("recourse_crash").await else { return };
+    acknowledged_transfers_survive_kill_9(database.store_args()).await;
+    database.drop_database().await;
 }
