@@ -73,7 +73,8 @@ fn the_wall_clock_is_read_only_by_the_clock_module() {
 
 #[test]
 fn no_unfinished_code() {
-    let found = violations(|_, code| ["todo!(", "unimplemented!(", "dbg!("].iter().any(|p| code.contains(p)));
+    let macros = ["todo", "unimplemented", "dbg"].map(|name| format!("{name}!("));
+    let found = violations(|_, code| macros.iter().any(|m| code.contains(m.as_str())));
     assert!(found.is_empty(), "unfinished code:\n{}", found.join("\n"));
 }
 

@@ -199,7 +199,9 @@ fn transfer_params(transfer: &TransferRecord) -> Vec<Val> {
 /// nothing is written unless both balances moved; the coverage guard is the
 /// same as in `apply_movement`. Both paths run the same conformance tests.
 /// Returns `false` when the key was already taken (nothing was written).
-fn insert_transfer_postgres(conn: &mut dyn SqlConn, claim: &IdempotencyClaim, transfer: &TransferRecord) -> Result<bool, StoreError> {
+fn insert_transfer_postgres(conn: &mut dyn SqlConn, claim: &IdempotencyClaim, transfer: &TransferRecord, movement: &Movement) -> Result<bool, StoreError> {
+    // The statement moves `$6` from `$4` to `$5`: exactly the domain's movement.
+    assert!(movement.debited() == transfer.payer_account && movement.credited() == transfer.payee_account && movement.amount_fen() == transfer.amount_fen);
     let mut params = transfer_params(transfer);
     params.push(OperationKind::Transfer.as_str().into());
     params.push(id(claim.caller.as_bytes()));
@@ -563,16 +565,17 @@ impl Store {
 
     /// Move money from payer to payee now, exactly once per idempotency key.
     pub async fn create_transfer(&self, claim: IdempotencyClaim, transfer: TransferRecord) -> Result<Outcome<TransferRecord>, StoreError> {
-        assert!(transfer.amount_fen > 0, "transfers move a positive amount");
-        assert_ne!(transfer.payer_account, transfer.payee_account);
-        let locks = vec![transfer.payer_account, transfer.payee_account];
+        // The domain's balanced pair of postings, for both stores' paths.
+        let amount = recourse_domain::Amount::from_stored(transfer.amount_fen);
+        let movement = Movement::between(transfer.payer_account, transfer.payee_account, amount, transfer.currency);
+        let locks = vec![movement.debited(), movement.credited()];
         self.write(locks, move |conn| {
             let replay = |conn: &mut dyn SqlConn, original: OperationId| {
                 let record = load_transfer(conn, original)?.ok_or_else(|| StoreError::corrupt("idempotency record points at a missing transfer"))?;
                 Ok(Outcome::Replayed(record))
             };
             if conn.dialect() == Dialect::Postgres {
-                if insert_transfer_postgres(conn, &claim, &transfer)? {
+                if insert_transfer_postgres(conn, &claim, &transfer, &movement)? {
                     return Ok(Outcome::Created(transfer.clone()));
                 }
                 let original = existing_claim(conn, &claim, OperationKind::Transfer)?;
@@ -581,8 +584,6 @@ impl Store {
             if let Some(original) = claim_idempotency(conn, &claim, OperationKind::Transfer, transfer.id, transfer.created_at_us)? {
                 return replay(conn, original);
             }
-            let amount = recourse_domain::Amount::from_stored(transfer.amount_fen);
-            let movement = Movement::between(transfer.payer_account, transfer.payee_account, amount, transfer.currency);
             apply_movement(conn, transfer.id, OperationKind::Transfer, &movement, transfer.created_at_us)?;
             conn.execute(
                 &format!("INSERT INTO transfers ({TRANSFER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"),
