@@ -15,8 +15,8 @@ use clap::Subcommand;
 use recourse_domain::identity::make_id_number;
 use recourse_domain::ledger::OperationKind;
 use recourse_domain::{AccountId, CardId, Currency, OperationId, Role, UserId};
-use recourse_server::config::PasswordHashing;
-use recourse_server::vault::{Slot, Vault};
+use recourse_service::config::PasswordHashing;
+use recourse_service::vault::{Slot, Vault};
 use recourse_store::{BankMovementRecord, IdempotencyClaim, NewCard, NewUser, Store, Verification};
 
 use crate::settings::Settings;
@@ -53,7 +53,7 @@ pub async fn run(mut settings: Settings, explicit_data_dir: bool, command: Bench
         _scratch = dir;
     }
     settings.password_hashing = PasswordHashing::cheap_for_tests();
-    let key = recourse_server::vault::random_key();
+    let key = recourse_service::vault::random_key();
     let store = open_store(&settings).await?;
     let description = store.description().to_owned();
     eprintln!("seeding {accounts} accounts in {description} …");

@@ -43,10 +43,10 @@ fn demo_key(data_dir: &std::path::Path) -> anyhow::Result<[u8; 32]> {
     std::fs::create_dir_all(data_dir)?;
     let path = data_dir.join("demo-identity.key");
     if let Ok(text) = std::fs::read_to_string(&path) {
-        return recourse_server::vault::parse_key(&text).context("demo identity key file");
+        return recourse_service::vault::parse_key(&text).context("demo identity key file");
     }
-    let key = recourse_server::vault::random_key();
-    std::fs::write(&path, recourse_server::vault::key_to_hex(&key))?;
+    let key = recourse_service::vault::random_key();
+    std::fs::write(&path, recourse_service::vault::key_to_hex(&key))?;
     Ok(key)
 }
 
@@ -82,7 +82,7 @@ pub async fn run(mut settings: Settings, default_dir: bool, args: ServeArgs) -> 
 
 async fn create_staff(settings: &Settings) -> anyhow::Result<()> {
     let store = open_store(settings).await?;
-    let state = recourse_server::app_state(store.clone(), settings.service_config(recourse_server::vault::random_key(), false))?;
+    let state = recourse_server::app_state(store.clone(), settings.service_config(recourse_service::vault::random_key(), false))?;
     for (phone, role) in STAFF {
         let phone = Phone::parse(phone)?;
         if store.user_by_phone(phone.as_str()).await?.is_some() {

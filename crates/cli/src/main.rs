@@ -117,7 +117,14 @@ pub async fn serve(settings: Settings, args: ServeArgs, identity_key: [u8; 32], 
     if let Some(ready) = ready {
         let _ = ready.send(address);
     }
-    recourse_server::serve(listener, recourse_server::router(state), shutdown_signal()).await?;
+    // The scheduler runs beside the server and stops with it: on SIGTERM the
+    // server finishes its requests, then the scheduler finishes its round.
+    let (stop_scheduler, stopping) = tokio::sync::watch::channel(false);
+    let scheduler = recourse_service::scheduler::spawn(state.service.clone(), stopping);
+    let served = recourse_server::serve(listener, recourse_server::router(state), shutdown_signal()).await;
+    let _ = stop_scheduler.send(true);
+    let _ = scheduler.await;
+    served?;
     tracing::info!("recourse stopped");
     Ok(())
 }
@@ -146,7 +153,7 @@ async fn shutdown_signal() {
 async fn admin(settings: Settings, command: AdminCommand) -> anyhow::Result<()> {
     match command {
         AdminCommand::GenerateKey => {
-            println!("{}", recourse_server::vault::key_to_hex(&recourse_server::vault::random_key()));
+            println!("{}", recourse_service::vault::key_to_hex(&recourse_service::vault::random_key()));
         }
         AdminCommand::Migrate => {
             let store = open_store(&settings).await?;
@@ -164,7 +171,7 @@ async fn admin(settings: Settings, command: AdminCommand) -> anyhow::Result<()> 
             let nickname = Nickname::parse(nickname.as_deref().unwrap_or(role.as_str())).context("nickname")?;
             let store = open_store(&settings).await?;
             // Staff records carry no identity data, so a throwaway key is enough here.
-            let config = settings.service_config(recourse_server::vault::random_key(), false);
+            let config = settings.service_config(recourse_service::vault::random_key(), false);
             let state = recourse_server::app_state(store, config)?;
             let user = recourse_server::api::accounts::create_account(&state, &phone, &password, &nickname, role, None)
                 .await

@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::Args;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use recourse_server::config::{Limits, PasswordHashing, ServiceConfig};
+use recourse_service::config::{Limits, PasswordHashing, ServiceConfig};
 use recourse_store::{Backend, StoreConfig};
 use serde::{Deserialize, Serialize};
 
@@ -60,6 +60,8 @@ pub struct Settings {
     pub limits: Limits,
     pub password_hashing: PasswordHashing,
     pub store: StoreSettings,
+    /// How often each `serve` process looks for due arrivals and expiries.
+    pub scheduler_interval_ms: u64,
 }
 
 impl Default for Settings {
@@ -74,6 +76,7 @@ impl Default for Settings {
             limits: Limits::default(),
             password_hashing: PasswordHashing::default(),
             store: StoreSettings::default(),
+            scheduler_interval_ms: 1000,
         }
     }
 }
@@ -123,6 +126,7 @@ impl Settings {
             identity_key,
             test_clock,
             time_zone: self.time_zone.clone(),
+            scheduler_interval_ms: self.scheduler_interval_ms,
         }
     }
 
@@ -131,6 +135,6 @@ impl Settings {
         let text = self.identity_key.as_deref().context(
             "no identity key: set RECOURSE_IDENTITY_KEY to 64 hex characters (generate one with `recourse admin generate-key`)",
         )?;
-        recourse_server::vault::parse_key(text).context("RECOURSE_IDENTITY_KEY")
+        recourse_service::vault::parse_key(text).context("RECOURSE_IDENTITY_KEY")
     }
 }

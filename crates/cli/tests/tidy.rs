@@ -66,9 +66,9 @@ fn no_unwrap_outside_tests() {
 fn the_wall_clock_is_read_only_by_the_clock_module() {
     let found = violations(|path, code| {
         let reads = ["SystemTime::now", "Timestamp::now", "Utc::now", "Local::now", "Zoned::now"].iter().any(|p| code.contains(p));
-        reads && !path.ends_with("server/src/clock.rs")
+        reads && !path.ends_with("service/src/clock.rs")
     });
-    assert!(found.is_empty(), "wall-clock reads outside crates/server/src/clock.rs:\n{}", found.join("\n"));
+    assert!(found.is_empty(), "wall-clock reads outside crates/service/src/clock.rs:\n{}", found.join("\n"));
 }
 
 #[test]
@@ -86,4 +86,23 @@ fn personal_data_never_reaches_a_log_macro() {
         logs && personal
     });
     assert!(found.is_empty(), "personal data near a log call:\n{}", found.join("\n"));
+}
+
+/// ARCHITECTURE.md: money handlers only parse and render; the operations are
+/// the service's. A money handler that reaches for the store is the second
+/// copy of an operation waiting to drift.
+#[test]
+fn money_handlers_call_the_service_not_the_store() {
+    let found = violations(|path, code| path.ends_with("server/src/api/money.rs") && code.contains(".store."));
+    assert!(found.is_empty(), "store calls in money handlers (move them into recourse_service::money):\n{}", found.join("\n"));
+}
+
+/// ARCHITECTURE.md: a transfer's status is written by `transition` (and the
+/// insert that creates it) in `ops.rs` only.
+#[test]
+fn transfer_status_is_written_only_by_the_state_machine() {
+    let found = violations(|path, code| code.contains("UPDATE transfers SET status") && !path.ends_with("store/src/ops.rs"));
+    assert!(found.is_empty(), "transfer status written outside ops.rs::transition:\n{}", found.join("\n"));
+    let writes = violations(|_, code| code.contains("UPDATE transfers SET status"));
+    assert_eq!(writes.len(), 1, "exactly one statement changes a transfer's status: {writes:?}");
 }

@@ -65,3 +65,7 @@ typed_id!(
     /// A bank card bound to a customer.
     CardId
 );
+typed_id!(
+    /// A hold: money reserved on an account for a pending operation.
+    HoldId
+);

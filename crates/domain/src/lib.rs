@@ -18,6 +18,6 @@ pub mod role;
 pub mod text;
 pub mod transfer;
 
-pub use ids::{AccountId, CardId, OperationId, UserId};
+pub use ids::{AccountId, CardId, HoldId, OperationId, UserId};
 pub use money::{Amount, Currency};
 pub use role::Role;

@@ -1,7 +1,8 @@
 //! Every way a money operation can be refused, as one closed enum checked in
 //! one fixed order (the order of the variants), so that the same bad request
 //! always gets the same answer. The HTTP layer maps each variant once to a
-//! problem type.
+//! problem type. A refusal is a business answer, returned as a value: nothing
+//! moved, and the idempotency key stays free for a corrected retry.
 
 use serde::Serialize;
 use thiserror::Error;
@@ -9,9 +10,18 @@ use thiserror::Error;
 #[derive(Clone, Debug, PartialEq, Eq, Error, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Refusal {
+    /// The key was already used by this caller for a different request.
+    #[error("this Idempotency-Key was already used for a different request")]
+    IdempotencyKeyReused,
     /// Staff accounts do not hold money.
     #[error("this account cannot hold or move money")]
     NoWallet,
+    #[error("amount must be a positive whole number of fen")]
+    InvalidAmount,
+    #[error("amount exceeds the limit of {limit_fen} fen")]
+    AmountAboveLimit { limit_fen: i64 },
+    #[error("note {reason}")]
+    InvalidNote { reason: String },
     /// Real-name rule: unverified customers may receive but not send,
     /// top up or withdraw.
     #[error("real-name verification is required before sending, topping up or withdrawing")]
@@ -22,10 +32,27 @@ pub enum Refusal {
     PayeeIsPayer,
     #[error("that account cannot receive money")]
     PayeeCannotReceive,
+    #[error("a transfer that needs the payee's acceptance arrives when accepted; do not also ask for a delayed arrival")]
+    ConflictingOptions,
     #[error("no active card with that id is bound to this account")]
     CardNotFound,
     #[error("the available balance is {available_fen} fen, less than the {amount_fen} fen asked for")]
     InsufficientFunds { available_fen: i64, amount_fen: i64 },
+}
+
+impl From<crate::money::AmountError> for Refusal {
+    fn from(error: crate::money::AmountError) -> Refusal {
+        match error {
+            crate::money::AmountError::NotPositive => Refusal::InvalidAmount,
+            crate::money::AmountError::AboveLimit { limit_fen } => Refusal::AmountAboveLimit { limit_fen },
+        }
+    }
+}
+
+impl From<crate::transfer::ConflictingOptions> for Refusal {
+    fn from(_: crate::transfer::ConflictingOptions) -> Refusal {
+        Refusal::ConflictingOptions
+    }
 }
 
 /// What the pre-checks know about the parties before the write.

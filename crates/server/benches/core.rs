@@ -4,8 +4,8 @@
 use recourse_domain::card::{CardNumber, with_luhn_digit};
 use recourse_domain::identity::{IdNumber, LegalName, make_id_number};
 use recourse_domain::phone::Phone;
-use recourse_server::config::PasswordHashing;
-use recourse_server::vault::{Slot, Vault, random_key};
+use recourse_service::config::PasswordHashing;
+use recourse_service::vault::{Slot, Vault, random_key};
 
 fn main() {
     divan::main();

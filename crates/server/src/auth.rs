@@ -16,7 +16,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use recourse_store::UserRecord;
 use sha2::{Digest, Sha256};
 
-use crate::config::PasswordHashing;
+use recourse_service::config::PasswordHashing;
 use crate::problem::ApiError;
 use crate::state::AppState;
 

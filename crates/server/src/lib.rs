@@ -4,24 +4,19 @@
 //!   page, health, metrics) from an [`state::AppState`].
 //! - [`api`] holds the handlers, one module per capability.
 //! - [`problem`] maps every failure to `application/problem+json`, once.
-//! - [`auth`] (sessions, passwords), [`vault`] (identity data at rest),
-//!   [`clock`] (the service clock), [`config`] (settings).
+//! - [`auth`] (sessions, passwords).
 //!
-//! Architecture invariant: handlers never read the wall clock, never log
-//! personal data, and never touch SQL — they call `recourse_store::Store`.
+//! Architecture invariant: handlers parse and render. Money operations are
+//! `recourse_service` operations; handlers never read the wall clock, never
+//! log personal data, and never touch SQL.
 
 pub mod api;
 pub mod auth;
-pub mod clock;
-pub mod config;
 pub mod extract;
-pub mod identity_provider;
 pub mod logs;
 mod openapi;
 pub mod problem;
-pub mod scheduler;
 pub mod state;
-pub mod vault;
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -33,6 +28,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use recourse_service::Service;
+use recourse_service::config::ServiceConfig;
+use recourse_service::identity_provider::IdentityProvider;
 use recourse_store::Store;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -41,9 +39,6 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::clock::Clock;
-use crate::config::ServiceConfig;
-use crate::identity_provider::{ChecksumOnly, IdentityProvider};
 use crate::problem::ApiError;
 use crate::state::AppState;
 
@@ -64,21 +59,13 @@ pub fn metrics_handle() -> PrometheusHandle {
 
 /// Build the state for a store and settings, with the built-in identity provider.
 pub fn app_state(store: Store, config: ServiceConfig) -> anyhow::Result<AppState> {
-    app_state_with_provider(store, config, Arc::new(ChecksumOnly))
+    let service = Service::new(store, config).map_err(anyhow::Error::msg)?;
+    Ok(AppState { service, metrics: metrics_handle() })
 }
 
 pub fn app_state_with_provider(store: Store, config: ServiceConfig, identity_provider: Arc<dyn IdentityProvider>) -> anyhow::Result<AppState> {
-    config.limits.validate().map_err(|problem| anyhow::anyhow!("invalid settings: {problem}"))?;
-    let zone = jiff::tz::TimeZone::get(&config.time_zone).map_err(|e| anyhow::anyhow!("time zone {:?}: {e}", config.time_zone))?;
-    let clock = if config.test_clock { Clock::test(zone) } else { Clock::system(zone) };
-    Ok(AppState {
-        store,
-        clock,
-        vault: vault::Vault::new(&config.identity_key),
-        config: Arc::new(config),
-        identity_provider,
-        metrics: metrics_handle(),
-    })
+    let service = Service::with_provider(store, config, identity_provider).map_err(anyhow::Error::msg)?;
+    Ok(AppState { service, metrics: metrics_handle() })
 }
 
 /// The documented API routes, and the OpenAPI document that describes them.
@@ -99,6 +86,9 @@ fn api_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
         .routes(routes!(money::withdraw))
         .routes(routes!(money::create_transfer))
         .routes(routes!(money::get_transfer))
+        .routes(routes!(money::revoke_transfer))
+        .routes(routes!(money::accept_transfer))
+        .routes(routes!(money::decline_transfer))
         .routes(routes!(money::list_transfers));
     if state.clock.is_test_clock() {
         router = router.routes(routes!(system::advance_clock));
@@ -152,6 +142,10 @@ async fn observe(State(state): State<AppState>, matched: Option<MatchedPath>, re
     let route = matched.map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
     let method = request.method().as_str().to_owned();
     let started = Instant::now();
+    // A test clock takes the offset every instance on the store agrees on.
+    if let Err(error) = state.sync_test_clock().await {
+        return ApiError::from(error).into_response();
+    }
     let deadline = Duration::from_millis(state.config.limits.request_timeout_ms);
     let response = match tokio::time::timeout(deadline, next.run(request)).await {
         Ok(response) => response,

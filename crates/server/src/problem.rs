@@ -11,6 +11,7 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use recourse_domain::refusal::Refusal;
+use recourse_service::ServiceError;
 use recourse_store::StoreError;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -85,6 +86,11 @@ impl From<Refusal> for ApiError {
     fn from(refusal: Refusal) -> ApiError {
         let detail = refusal.to_string();
         match refusal {
+            Refusal::IdempotencyKeyReused => ApiError::new(StatusCode::CONFLICT, "idempotency-key-reused", "Idempotency key reused", detail),
+            Refusal::InvalidAmount => ApiError::invalid("invalid-amount", detail),
+            Refusal::AmountAboveLimit { limit_fen } => ApiError::invalid("amount-above-limit", detail).with("limit", limit_fen),
+            Refusal::InvalidNote { .. } => ApiError::invalid("invalid-note", detail),
+            Refusal::ConflictingOptions => ApiError::invalid("invalid-request", detail),
             Refusal::NoWallet => ApiError::new(StatusCode::FORBIDDEN, "no-wallet", "This account holds no money", detail),
             Refusal::NotVerified => ApiError::new(StatusCode::FORBIDDEN, "verification-required", "Real-name verification required", detail),
             Refusal::PayeeNotFound => ApiError::invalid("payee-not-found", detail),
@@ -104,8 +110,6 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
         let detail = error.to_string();
         match error {
-            StoreError::Refused(refusal) => refusal.into(),
-            StoreError::IdempotencyMismatch => ApiError::new(StatusCode::CONFLICT, "idempotency-key-reused", "Idempotency key reused", detail),
             StoreError::PhoneTaken => ApiError::new(StatusCode::CONFLICT, "phone-taken", "Phone number already registered", detail),
             StoreError::AlreadyVerified => ApiError::new(StatusCode::CONFLICT, "already-verified", "Already verified", detail),
             StoreError::IdentityLimitReached => ApiError::new(StatusCode::CONFLICT, "identity-limit-reached", "Identity already in use", detail),
@@ -119,6 +123,20 @@ impl From<StoreError> for ApiError {
             StoreError::Database(_) | StoreError::Corrupt(_) => ApiError::internal(error),
         }
     }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> ApiError {
+        match error {
+            ServiceError::Store(error) => error.into(),
+        }
+    }
+}
+
+/// A transition that is no longer possible: 409 with the transfer's status.
+pub fn illegal_transition(current_status: &str) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "illegal-transition", "Transition not possible", format!("the transfer is {current_status}; that is no longer possible"))
+        .with("status", current_status)
 }
 
 impl From<JsonRejection> for ApiError {

@@ -1,22 +1,21 @@
-//! The shared state every handler receives: one owner for the store, the
-//! clock, the vault and the settings.
+//! The shared state every handler receives: the application service (store,
+//! clock, vault, identity provider, settings) and the metrics handle.
 
-use std::sync::Arc;
+use std::ops::Deref;
 
 use metrics_exporter_prometheus::PrometheusHandle;
-use recourse_store::Store;
-
-use crate::clock::Clock;
-use crate::config::ServiceConfig;
-use crate::identity_provider::IdentityProvider;
-use crate::vault::Vault;
+use recourse_service::Service;
 
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Store,
-    pub clock: Clock,
-    pub vault: Vault,
-    pub config: Arc<ServiceConfig>,
-    pub identity_provider: Arc<dyn IdentityProvider>,
+    pub service: Service,
     pub metrics: PrometheusHandle,
+}
+
+/// Handlers read `state.store`, `state.clock`, `state.config` … of the service.
+impl Deref for AppState {
+    type Target = Service;
+    fn deref(&self) -> &Service {
+        &self.service
+    }
 }

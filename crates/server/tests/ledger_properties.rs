@@ -11,9 +11,10 @@ use std::collections::HashMap;
 
 use proptest::prelude::*;
 use recourse_domain::ledger::OperationKind;
-use recourse_domain::transfer::TransferStatus;
+use recourse_domain::refusal::Refusal;
+use recourse_domain::transfer::{TransferMode, TransferStatus};
 use recourse_domain::{AccountId, CardId, Currency, OperationId, Role, UserId};
-use recourse_store::{BankMovementRecord, IdempotencyClaim, NewCard, NewUser, Outcome, Store, StoreError, TransferRecord, Verification};
+use recourse_store::{BankMovementRecord, IdempotencyClaim, NewCard, NewUser, Outcome, Store, TransferRecord, Verification};
 
 const CUSTOMERS: usize = 4;
 
@@ -105,7 +106,7 @@ async fn run_case(store: &Store, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let result = store.create_bank_movement(claim, record).await;
                 match earlier {
                     Some((k, a)) if k == kind && a == amount => prop_assert!(matches!(result, Ok(Outcome::Replayed(_))), "replay expected: {result:?}"),
-                    Some(_) => prop_assert_eq!(result.err(), Some(StoreError::IdempotencyMismatch)),
+                    Some(_) => prop_assert!(matches!(result, Ok(Outcome::Refused(Refusal::IdempotencyKeyReused))), "conflict expected: {result:?}"),
                     None => {
                         let balance = model[&who];
                         let covered = kind == OperationKind::Topup || balance >= amount;
@@ -114,7 +115,7 @@ async fn run_case(store: &Store, ops: Vec<Op>) -> Result<(), TestCaseError> {
                             *model.get_mut(&who).unwrap() += if kind == OperationKind::Topup { amount } else { -amount };
                             sent.push(Sent::Bank { kind, who, amount, key, succeeded: true });
                         } else {
-                            prop_assert!(matches!(result, Err(StoreError::Refused(_))), "refusal expected: {result:?}");
+                            prop_assert!(matches!(result, Ok(Outcome::Refused(Refusal::InsufficientFunds { .. }))), "refusal expected: {result:?}");
                             sent.push(Sent::Bank { kind, who, amount, key, succeeded: false });
                         }
                     }
@@ -133,6 +134,7 @@ async fn run_case(store: &Store, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     currency: Currency::Cny,
                     note: None,
                     status: TransferStatus::Completed,
+                    mode: TransferMode::Instant,
                     created_at_us: 2,
                     updated_at_us: 2,
                     checks: "{}".into(),
@@ -145,7 +147,7 @@ async fn run_case(store: &Store, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let result = store.create_transfer(claim, record).await;
                 match earlier {
                     Some(Some((t, a))) if t == to && a == amount => prop_assert!(matches!(result, Ok(Outcome::Replayed(_))), "replay expected: {result:?}"),
-                    Some(_) => prop_assert_eq!(result.err(), Some(StoreError::IdempotencyMismatch)),
+                    Some(_) => prop_assert!(matches!(result, Ok(Outcome::Refused(Refusal::IdempotencyKeyReused))), "conflict expected: {result:?}"),
                     None => {
                         if model[&from] >= amount {
                             prop_assert!(matches!(result, Ok(Outcome::Created(_))), "created expected: {result:?}");
@@ -153,7 +155,7 @@ async fn run_case(store: &Store, ops: Vec<Op>) -> Result<(), TestCaseError> {
                             *model.get_mut(&to).unwrap() += amount;
                             sent.push(Sent::Transfer { from, to, amount, key, succeeded: true });
                         } else {
-                            prop_assert!(matches!(result, Err(StoreError::Refused(_))), "refusal expected: {result:?}");
+                            prop_assert!(matches!(result, Ok(Outcome::Refused(Refusal::InsufficientFunds { .. }))), "refusal expected: {result:?}");
                             sent.push(Sent::Transfer { from, to, amount, key, succeeded: false });
                         }
                     }

@@ -63,7 +63,7 @@ both_stores! {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_flag_there_is_no_test_clock() {
-    let mut config = recourse_server::config::ServiceConfig::for_tests();
+    let mut config = recourse_service::config::ServiceConfig::for_tests();
     config.test_clock = false;
     let app = common::spawn_app_with(common::StoreKind::Sqlite, config).await.unwrap();
     let reply = app.post("/v1/test/clock", None, json!({"advance_seconds": 60})).await;

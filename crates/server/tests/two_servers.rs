@@ -13,7 +13,7 @@ use serde_json::json;
 async fn two_servers_on_one_postgres_share_sessions_and_idempotency() {
     let Some(first) = common::spawn_app(StoreKind::Postgres).await else { return };
     let second_store = common::open_store(StoreKind::Postgres, None, Some(first.pg())).await;
-    let (second_base, _, stop_second) = common::serve_on(second_store.clone(), recourse_server::config::ServiceConfig::for_tests()).await;
+    let (second_base, _, stop_second) = common::serve_on(second_store.clone(), recourse_service::config::ServiceConfig::for_tests()).await;
 
     let alice = first.customer(true, 10_000).await;
     let bob = first.customer(true, 0).await;

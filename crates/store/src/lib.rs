@@ -23,7 +23,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use recourse_domain::AccountId;
-use recourse_domain::refusal::Refusal;
 use thiserror::Error;
 
 pub use records::*;
@@ -34,11 +33,6 @@ pub const BANK_SETTLEMENT_CNY: AccountId = AccountId(uuid::Uuid::from_u128(0x000
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum StoreError {
-    /// A business rule refused the operation inside its transaction; nothing moved.
-    #[error(transparent)]
-    Refused(#[from] Refusal),
-    #[error("the idempotency key was already used for a different request")]
-    IdempotencyMismatch,
     #[error("that phone number is already registered")]
     PhoneTaken,
     #[error("this account is already verified")]
@@ -178,10 +172,22 @@ impl Store {
     /// Run `work` in a write transaction shared with other waiting operations.
     /// `work` may run more than once (after a deadlock retry), always in a
     /// fresh transaction; it must only touch the database.
-    pub(crate) async fn write<T, F>(&self, locks: Vec<AccountId>, work: F) -> Result<T, StoreError>
+    pub(crate) async fn write<T, F>(&self, locks: Vec<AccountId>, mut work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnMut(&mut dyn SqlConn) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.inner.writes.submit(locks, move |conn| work(conn).map(writer::Done::Keep)).await
+    }
+
+    /// Like [`Store::write`], but `work` decides whether what it wrote is
+    /// kept: a refusal that must leave no trace (not even its idempotency
+    /// claim) answers `Done::Discard`; one that must record something (an
+    /// attempt counter, an audit row) answers `Done::Keep`.
+    pub(crate) async fn write_deciding<T, F>(&self, locks: Vec<AccountId>, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut dyn SqlConn) -> Result<writer::Done<T>, StoreError> + Send + 'static,
     {
         self.inner.writes.submit(locks, work).await
     }

@@ -12,11 +12,18 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sqlite: include_str!("migrations/sqlite_0001_core.sql"),
-    postgres: include_str!("migrations/postgres_0001_core.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sqlite: include_str!("migrations/sqlite_0001_core.sql"),
+        postgres: include_str!("migrations/postgres_0001_core.sql"),
+    },
+    Migration {
+        version: 2,
+        sqlite: include_str!("migrations/sqlite_0002_money_in_flight.sql"),
+        postgres: include_str!("migrations/postgres_0002_money_in_flight.sql"),
+    },
+];
 
 /// An arbitrary constant naming Recourse's migration lock.
 const ADVISORY_LOCK_KEY: i64 = 0x5245_434f_5552_5345; // "RECOURSE"

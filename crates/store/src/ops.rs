@@ -2,13 +2,14 @@
 //! databases against [`SqlConn`]. Public methods on [`Store`] are the
 //! domain-speaking interface the service uses.
 
-use recourse_domain::ledger::{AccountAudit, AccountKind, AuditReport, Balance, Movement, OperationKind, audit};
+use recourse_domain::ledger::{AccountAudit, AccountKind, AuditReport, Balance, EntryKind, HoldReason, LedgerEntry, Movement, OperationKind, audit};
 use recourse_domain::refusal::Refusal;
-use recourse_domain::transfer::TransferStatus;
-use recourse_domain::{AccountId, CardId, Currency, OperationId, Role, UserId};
+use recourse_domain::transfer::{Actor, Arrival, Step, TransferEvent, TransferMode, TransferStatus, decide};
+use recourse_domain::{AccountId, CardId, Currency, HoldId, OperationId, Role, UserId};
 
 use crate::records::*;
 use crate::sql::{Dialect, Row, SqlConn, Val};
+use crate::writer::Done;
 use crate::{BANK_SETTLEMENT_CNY, Store, StoreError};
 
 fn id(bytes: &[u8; 16]) -> Val {
@@ -16,11 +17,11 @@ fn id(bytes: &[u8; 16]) -> Val {
 }
 
 const USER_COLUMNS: &str = "id, phone, password_hash, nickname, role, wallet_account_id, created_at, nickname_changed_at, \
-     avatar_id, avatar_changed_at, verified_at, masked_name, id_last4";
+     avatar_id, avatar_changed_at, verified_at, masked_name, id_last4, default_arrival, require_acceptance";
 
 /// The user behind a live session; columns in `USER_COLUMNS` order.
 const SESSION_USER_SQL: &str = "SELECT u.id, u.phone, u.password_hash, u.nickname, u.role, u.wallet_account_id, u.created_at, \
-     u.nickname_changed_at, u.avatar_id, u.avatar_changed_at, u.verified_at, u.masked_name, u.id_last4 \
+     u.nickname_changed_at, u.avatar_id, u.avatar_changed_at, u.verified_at, u.masked_name, u.id_last4, u.default_arrival, u.require_acceptance \
      FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2";
 
 fn user_from_row(row: &Row) -> Result<UserRecord, StoreError> {
@@ -39,21 +40,30 @@ fn user_from_row(row: &Row) -> Result<UserRecord, StoreError> {
         verified_at_us: row.opt_i64(10)?,
         masked_name: row.opt_text(11)?,
         id_last4: row.opt_text(12)?,
+        default_arrival: arrival_of(&row.text(13)?)?,
+        require_acceptance: row.i64(14)? == 1,
     })
+}
+
+fn arrival_of(text: &str) -> Result<Arrival, StoreError> {
+    Arrival::parse(text).ok_or_else(|| StoreError::corrupt(format!("unknown arrival {text}")))
 }
 
 fn currency_of(text: &str) -> Result<Currency, StoreError> {
     Currency::parse(text).ok_or_else(|| StoreError::corrupt(format!("unknown currency {text}")))
 }
 
-const TRANSFER_COLUMNS: &str =
-    "id, payer_id, payee_id, payer_account_id, payee_account_id, amount, currency, note, status, created_at, updated_at, checks";
+const TRANSFER_COLUMNS: &str = "id, payer_id, payee_id, payer_account_id, payee_account_id, amount, currency, note, status, created_at, updated_at, checks, \
+     arrival, acceptance_required, arrives_at, expires_at";
 
-/// An account's transfers from its journal, newest first; `seq` then `TRANSFER_COLUMNS`.
+/// An account's transfers from its journal, newest first; `seq` then
+/// `TRANSFER_COLUMNS`. Each transfer has exactly one row per party that
+/// started it: the `post` of an instant transfer, or the `reserve` of one in
+/// flight (which also puts an incoming pending transfer in the payee's list).
 const TRANSFERS_OF_ACCOUNT_SQL: &str = "SELECT j.seq, t.id, t.payer_id, t.payee_id, t.payer_account_id, t.payee_account_id, t.amount, \
-     t.currency, t.note, t.status, t.created_at, t.updated_at, t.checks \
+     t.currency, t.note, t.status, t.created_at, t.updated_at, t.checks, t.arrival, t.acceptance_required, t.arrives_at, t.expires_at \
      FROM journal j JOIN transfers t ON t.id = j.op_id \
-     WHERE j.account_id = $1 AND j.op_kind = $2 AND j.seq < $3 ORDER BY j.seq DESC LIMIT $4";
+     WHERE j.account_id = $1 AND j.op_kind = $2 AND j.entry IN ('post', 'reserve') AND j.seq < $3 ORDER BY j.seq DESC LIMIT $4";
 
 fn transfer_from_row(row: &Row) -> Result<TransferRecord, StoreError> {
     let status_text = row.text(8)?;
@@ -67,10 +77,31 @@ fn transfer_from_row(row: &Row) -> Result<TransferRecord, StoreError> {
         currency: currency_of(&row.text(6)?)?,
         note: row.opt_text(7)?,
         status: TransferStatus::parse(&status_text).ok_or_else(|| StoreError::corrupt(format!("unknown status {status_text}")))?,
+        mode: mode_of(&row.text(12)?, row.i64(13)? == 1, row.opt_i64(14)?, row.opt_i64(15)?)?,
         created_at_us: row.i64(9)?,
         updated_at_us: row.i64(10)?,
         checks: row.text(11)?,
     })
+}
+
+/// Rebuild a transfer's mode from its stored columns.
+fn mode_of(arrival: &str, acceptance_required: bool, arrives_at_us: Option<i64>, expires_at_us: Option<i64>) -> Result<TransferMode, StoreError> {
+    let arrival = arrival_of(arrival)?;
+    match (acceptance_required, arrival, arrives_at_us, expires_at_us) {
+        (true, Arrival::Instant, None, Some(expires_at_us)) => Ok(TransferMode::AcceptanceRequired { expires_at_us }),
+        (false, Arrival::Instant, None, None) => Ok(TransferMode::Instant),
+        (false, arrival, Some(arrives_at_us), None) if arrival != Arrival::Instant => Ok(TransferMode::Delayed { arrival, arrives_at_us }),
+        other => Err(StoreError::corrupt(format!("inconsistent transfer mode columns {other:?}"))),
+    }
+}
+
+/// `arrival`, `acceptance_required`, `arrives_at`, `expires_at` of a mode.
+fn mode_columns(mode: TransferMode) -> [Val; 4] {
+    match mode {
+        TransferMode::Instant => [Arrival::Instant.as_str().into(), 0.into(), Val::Null, Val::Null],
+        TransferMode::Delayed { arrival, arrives_at_us } => [arrival.as_str().into(), 0.into(), arrives_at_us.into(), Val::Null],
+        TransferMode::AcceptanceRequired { expires_at_us } => [Arrival::Instant.as_str().into(), 1.into(), Val::Null, expires_at_us.into()],
+    }
 }
 
 const BANK_MOVEMENT_COLUMNS: &str = "id, kind, user_id, card_id, account_id, amount, currency, created_at";
@@ -93,17 +124,19 @@ fn bank_movement_from_row(row: &Row) -> Result<BankMovementRecord, StoreError> {
 // Building blocks used inside write transactions.
 // ---------------------------------------------------------------------------
 
-/// Claim an idempotency key for an operation. `Ok(None)`: the key is new and
-/// now belongs to `op_id`. `Ok(Some(original))`: the same request was already
-/// done. Decided inside the operation's own transaction, so concurrent
-/// duplicates cannot both see "new".
-fn claim_idempotency(
-    conn: &mut dyn SqlConn,
-    claim: &IdempotencyClaim,
-    kind: OperationKind,
-    op_id: OperationId,
-    now_us: i64,
-) -> Result<Option<OperationId>, StoreError> {
+/// What claiming an idempotency key found.
+enum Claim {
+    /// The key is new and now belongs to the operation.
+    New,
+    /// The same request already ran as this operation.
+    SameRequest(OperationId),
+    /// The key came with a different request before.
+    DifferentRequest,
+}
+
+/// Claim an idempotency key for an operation. Decided inside the operation's
+/// own transaction, so concurrent duplicates cannot both see "new".
+fn claim_idempotency(conn: &mut dyn SqlConn, claim: &IdempotencyClaim, kind: OperationKind, op_id: OperationId, now_us: i64) -> Result<Claim, StoreError> {
     let inserted = conn.execute(
         "INSERT INTO idempotency (caller_id, key, request_hash, op_kind, op_id, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
          ON CONFLICT (caller_id, key) DO NOTHING",
@@ -117,67 +150,84 @@ fn claim_idempotency(
         ],
     )?;
     if inserted == 1 {
-        return Ok(None);
+        return Ok(Claim::New);
     }
-    existing_claim(conn, claim, kind).map(Some)
+    existing_claim(conn, claim, kind)
 }
 
-/// The operation that already holds `claim`'s key, if the request is the
-/// same; `IdempotencyMismatch` if the key came with a different request.
-fn existing_claim(conn: &mut dyn SqlConn, claim: &IdempotencyClaim, kind: OperationKind) -> Result<OperationId, StoreError> {
-    let existing = conn.query_one(
-        "SELECT request_hash, op_kind, op_id FROM idempotency WHERE caller_id = $1 AND key = $2",
-        &[id(claim.caller.as_bytes()), Val::Text(claim.key.clone())],
-    )?;
-    if existing.blob(0)? != claim.request_hash || existing.text(1)? != kind.as_str() {
-        return Err(StoreError::IdempotencyMismatch);
-    }
-    Ok(OperationId::from_bytes(existing.id16(2)?))
+/// Compare `claim` with the operation that already holds its key.
+fn existing_claim(conn: &mut dyn SqlConn, claim: &IdempotencyClaim, kind: OperationKind) -> Result<Claim, StoreError> {
+    let existing = load_idempotency(conn, claim.caller, &claim.key)?.ok_or_else(|| StoreError::corrupt("an idempotency key vanished inside its transaction"))?;
+    Ok(if existing.request_hash == claim.request_hash && existing.op_kind == kind { Claim::SameRequest(existing.op_id) } else { Claim::DifferentRequest })
 }
 
-/// Apply a balanced movement: both balance updates in one statement that
-/// changes nothing unless the debited account stays covered (wallets only;
-/// system accounts may go negative), then the journal rows. The database's
-/// own CHECK constraint (`balance - held >= 0` for wallets) stands behind
-/// this guard. On PostgreSQL the rows were locked in id order by the writer.
-fn apply_movement(conn: &mut dyn SqlConn, op_id: OperationId, kind: OperationKind, movement: &Movement, now_us: i64) -> Result<(), StoreError> {
-    let debited = id(movement.debited().as_bytes());
-    let credited = id(movement.credited().as_bytes());
-    let amount = movement.amount_fen();
+fn load_idempotency(conn: &mut dyn SqlConn, caller: UserId, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+    let row = conn.query_opt("SELECT request_hash, op_kind, op_id FROM idempotency WHERE caller_id = $1 AND key = $2", &[id(caller.as_bytes()), key.into()])?;
+    row.map(|row| {
+        let kind = row.text(1)?;
+        Ok(IdempotencyRecord {
+            request_hash: row.blob(0)?,
+            op_kind: OperationKind::parse(&kind).ok_or_else(|| StoreError::corrupt(format!("unknown operation kind {kind}")))?,
+            op_id: OperationId::from_bytes(row.id16(2)?),
+        })
+    })
+    .transpose()
+}
+
+/// Apply one ledger step exactly as the domain defines it
+/// ([`LedgerEntry::effects`] and [`LedgerEntry::rows`]): both accounts' cached
+/// figures in one statement that changes nothing unless the debited account
+/// can cover what the step spends (wallets only; system accounts may go
+/// negative), then the journal rows. The database's CHECK constraint
+/// (`balance - held >= 0` for wallets, `held >= 0`) stands behind the guard.
+/// On PostgreSQL the rows were locked in id order by the writer.
+/// `Ok(Some(refusal))`: the debited wallet cannot cover it; nothing was written.
+fn apply_entry(conn: &mut dyn SqlConn, op_id: OperationId, kind: OperationKind, entry: &LedgerEntry, now_us: i64) -> Result<Option<Refusal>, StoreError> {
+    let [debit, credit] = entry.effects();
+    let needed = entry.available_needed_fen();
     let changed = conn.execute(
-        "UPDATE accounts SET balance = balance + CASE WHEN id = $1 THEN -$3 ELSE $3 END \
-         WHERE id IN ($1, $2) AND (SELECT kind <> 'wallet' OR balance - held >= $3 FROM accounts WHERE id = $1)",
-        &[debited.clone(), credited, amount.into()],
+        "UPDATE accounts SET balance = balance + CASE WHEN id = $1 THEN CAST($3 AS BIGINT) ELSE CAST($4 AS BIGINT) END, \
+           held = held + CASE WHEN id = $1 THEN CAST($5 AS BIGINT) ELSE 0 END \
+         WHERE id IN ($1, $2) AND (SELECT kind <> 'wallet' OR balance - held >= CAST($6 AS BIGINT) FROM accounts WHERE id = $1)",
+        &[
+            id(debit.account.as_bytes()),
+            id(credit.account.as_bytes()),
+            debit.balance_delta_fen.into(),
+            credit.balance_delta_fen.into(),
+            debit.held_delta_fen.into(),
+            needed.into(),
+        ],
     )?;
     match changed {
         2 => {}
-        0 => {
-            let row = conn.query_opt("SELECT balance, held FROM accounts WHERE id = $1", &[debited])?;
-            let row = row.ok_or_else(|| StoreError::corrupt(format!("account {} does not exist", movement.debited())))?;
-            return Err(Refusal::InsufficientFunds { available_fen: row.i64(0)? - row.i64(1)?, amount_fen: amount }.into());
+        0 if needed > 0 => {
+            let row = conn.query_opt("SELECT balance, held FROM accounts WHERE id = $1", &[id(debit.account.as_bytes())])?;
+            let row = row.ok_or_else(|| StoreError::corrupt(format!("account {} does not exist", debit.account)))?;
+            return Ok(Some(Refusal::InsufficientFunds { available_fen: row.i64(0)? - row.i64(1)?, amount_fen: needed }));
         }
-        other => return Err(StoreError::corrupt(format!("a movement changed {other} accounts, not 2"))),
+        other => return Err(StoreError::corrupt(format!("a {:?} step changed {other} accounts, not 2", entry.kind))),
     }
-    let currency = movement.currency.code();
-    let [first, second] = *movement.postings();
-    conn.execute(
-        "INSERT INTO journal (op_id, op_kind, account_id, amount, currency, created_at) VALUES ($1, $2, $3, $4, $5, $6), ($1, $2, $7, $8, $5, $6)",
-        &[
-            id(op_id.as_bytes()),
-            kind.as_str().into(),
-            id(first.account.as_bytes()),
-            first.amount_fen.into(),
-            currency.into(),
-            now_us.into(),
-            id(second.account.as_bytes()),
-            second.amount_fen.into(),
-        ],
-    )?;
-    Ok(())
+    let currency = entry.movement.currency.code();
+    for row in entry.rows() {
+        conn.execute(
+            "INSERT INTO journal (op_id, op_kind, account_id, amount, currency, created_at, layer, entry) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                id(op_id.as_bytes()),
+                kind.as_str().into(),
+                id(row.account.as_bytes()),
+                row.amount_fen.into(),
+                currency.into(),
+                now_us.into(),
+                row.layer.as_str().into(),
+                entry.kind.as_str().into(),
+            ],
+        )?;
+    }
+    Ok(None)
 }
 
 fn transfer_params(transfer: &TransferRecord) -> Vec<Val> {
-    vec![
+    let mut params = vec![
         id(transfer.id.as_bytes()),
         id(transfer.payer.as_bytes()),
         id(transfer.payee.as_bytes()),
@@ -190,19 +240,31 @@ fn transfer_params(transfer: &TransferRecord) -> Vec<Val> {
         transfer.created_at_us.into(),
         transfer.updated_at_us.into(),
         transfer.checks.as_str().into(),
-    ]
+    ];
+    params.extend(mode_columns(transfer.mode));
+    params
 }
 
-/// PostgreSQL: the same effect as `claim_idempotency`, `apply_movement` and
-/// the transfer and status inserts, in one statement (data-modifying CTEs) —
-/// one round trip instead of six. Nothing moves unless the key was new, and
-/// nothing is written unless both balances moved; the coverage guard is the
-/// same as in `apply_movement`. Both paths run the same conformance tests.
-/// Returns `false` when the key was already taken (nothing was written).
-fn insert_transfer_postgres(conn: &mut dyn SqlConn, claim: &IdempotencyClaim, transfer: &TransferRecord, movement: &Movement) -> Result<bool, StoreError> {
-    // The statement moves `$6` from `$4` to `$5`: exactly the domain's movement.
-    assert!(movement.debited() == transfer.payer_account && movement.credited() == transfer.payee_account && movement.amount_fen() == transfer.amount_fen);
+/// The movement of a transfer: payer's wallet to payee's wallet.
+fn transfer_movement(transfer: &TransferRecord) -> Movement {
+    let amount = recourse_domain::Amount::from_stored(transfer.amount_fen);
+    Movement::between(transfer.payer_account, transfer.payee_account, amount, transfer.currency)
+}
+
+// ---- the one marked duplication (see ARCHITECTURE.md, invariant 4) --------
+/// PostgreSQL, instant transfers only: the same effect as `claim_idempotency`,
+/// `apply_entry` (a `post`), and the transfer and first event inserts, in one
+/// statement (data-modifying CTEs) — one round trip instead of six. Nothing
+/// moves unless the key was new, and nothing is written unless both balances
+/// moved; the coverage guard is `apply_entry`'s. The store's conformance
+/// tests and every HTTP test run it on PostgreSQL and `apply_entry` on SQLite.
+/// Returns `Ok(None)` when the key was already taken (nothing was written).
+fn insert_instant_transfer_postgres(conn: &mut dyn SqlConn, claim: &IdempotencyClaim, transfer: &TransferRecord, entry: &LedgerEntry) -> Result<Option<Option<Refusal>>, StoreError> {
+    // The statement posts `$6` from `$4` to `$5`: exactly the domain's entry.
+    assert!(transfer.mode == TransferMode::Instant && entry.kind == EntryKind::Post);
+    assert!(entry.movement.debited() == transfer.payer_account && entry.movement.credited() == transfer.payee_account && entry.movement.amount_fen() == transfer.amount_fen);
     let mut params = transfer_params(transfer);
+    params.truncate(12);
     params.push(OperationKind::Transfer.as_str().into());
     params.push(id(claim.caller.as_bytes()));
     params.push(Val::Text(claim.key.clone()));
@@ -218,8 +280,8 @@ fn insert_transfer_postgres(conn: &mut dyn SqlConn, claim: &IdempotencyClaim, tr
                AND (SELECT kind <> 'wallet' OR balance - held >= $6::bigint FROM accounts WHERE id = $4::bytea) \
              RETURNING id), \
          journal_rows AS ( \
-             INSERT INTO journal (op_id, op_kind, account_id, amount, currency, created_at) \
-             SELECT $1::bytea, $13::text, v.account, v.amount, $7::text, $10::bigint \
+             INSERT INTO journal (op_id, op_kind, account_id, amount, currency, created_at, layer, entry) \
+             SELECT $1::bytea, $13::text, v.account, v.amount, $7::text, $10::bigint, 'settled', 'post' \
              FROM (VALUES ($4::bytea, -$6::bigint), ($5::bytea, $6::bigint)) AS v(account, amount) \
              WHERE (SELECT count(*) FROM moved) = 2 RETURNING 1), \
          transfer_row AS ( \
@@ -227,7 +289,7 @@ fn insert_transfer_postgres(conn: &mut dyn SqlConn, claim: &IdempotencyClaim, tr
              SELECT $1::bytea, $2::bytea, $3::bytea, $4::bytea, $5::bytea, $6::bigint, $7::text, $8::text, $9::text, $10::bigint, $11::bigint, $12::text \
              WHERE (SELECT count(*) FROM moved) = 2 RETURNING 1), \
          status_row AS ( \
-             INSERT INTO transfer_events (transfer_id, status, at) SELECT $1::bytea, $9::text, $10::bigint \
+             INSERT INTO transfer_events (transfer_id, seq, status, event, actor, at) SELECT $1::bytea, 1, $9::text, 'create', 'payer', $10::bigint \
              WHERE (SELECT count(*) FROM moved) = 2 RETURNING 1) \
          SELECT (SELECT count(*) FROM claimed), (SELECT count(*) FROM moved), (SELECT count(*) FROM journal_rows), \
                 (SELECT count(*) FROM transfer_row), (SELECT count(*) FROM status_row)",
@@ -235,19 +297,134 @@ fn insert_transfer_postgres(conn: &mut dyn SqlConn, claim: &IdempotencyClaim, tr
     )?;
     let counts = (row.i64(0)?, row.i64(1)?, row.i64(2)?, row.i64(3)?, row.i64(4)?);
     match counts {
-        (1, 2, 2, 1, 1) => Ok(true),
-        (0, 0, 0, 0, 0) => Ok(false),
+        (1, 2, 2, 1, 1) => Ok(Some(None)),
+        (0, 0, 0, 0, 0) => Ok(None),
         (1, 0, 0, 0, 0) => {
             let row = conn.query_one("SELECT balance, held FROM accounts WHERE id = $1", &[id(transfer.payer_account.as_bytes())])?;
-            Err(Refusal::InsufficientFunds { available_fen: row.i64(0)? - row.i64(1)?, amount_fen: transfer.amount_fen }.into())
+            Ok(Some(Some(Refusal::InsufficientFunds { available_fen: row.i64(0)? - row.i64(1)?, amount_fen: transfer.amount_fen })))
         }
         other => Err(StoreError::corrupt(format!("a transfer wrote {other:?} rows (claim, balances, journal, transfer, status)"))),
     }
 }
+// ---- end of the marked duplication -----------------------------------------
 
 fn load_transfer(conn: &mut dyn SqlConn, transfer: OperationId) -> Result<Option<TransferRecord>, StoreError> {
     let sql = format!("SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = $1");
     conn.query_opt(&sql, &[id(transfer.as_bytes())])?.map(|row| transfer_from_row(&row)).transpose()
+}
+
+fn load_history(conn: &mut dyn SqlConn, transfer: OperationId) -> Result<Vec<TransferEventRecord>, StoreError> {
+    let rows = conn.query("SELECT seq, status, event, actor, reason, at FROM transfer_events WHERE transfer_id = $1 ORDER BY seq", &[id(transfer.as_bytes())])?;
+    rows.iter()
+        .map(|row| {
+            let (status, event, actor) = (row.text(1)?, row.text(2)?, row.text(3)?);
+            Ok(TransferEventRecord {
+                seq: row.i64(0)?,
+                status: TransferStatus::parse(&status).ok_or_else(|| StoreError::corrupt(format!("unknown status {status}")))?,
+                event: TransferEvent::parse(&event).ok_or_else(|| StoreError::corrupt(format!("unknown event {event}")))?,
+                actor: Actor::parse(&actor).ok_or_else(|| StoreError::corrupt(format!("unknown actor {actor}")))?,
+                reason: row.opt_text(4)?,
+                at_us: row.i64(5)?,
+            })
+        })
+        .collect()
+}
+
+fn load_details(conn: &mut dyn SqlConn, transfer: OperationId) -> Result<Option<TransferDetails>, StoreError> {
+    let Some(record) = load_transfer(conn, transfer)? else {
+        return Ok(None);
+    };
+    let history = load_history(conn, transfer)?;
+    Ok(Some(TransferDetails { transfer: record, history }))
+}
+
+fn insert_event(conn: &mut dyn SqlConn, transfer: OperationId, seq: i64, status: TransferStatus, event: TransferEvent, actor: Actor, reason: Option<&str>, at_us: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO transfer_events (transfer_id, seq, status, event, actor, reason, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        &[id(transfer.as_bytes()), seq.into(), status.as_str().into(), event.as_str().into(), actor.to_text().into(), reason.map(str::to_owned).into(), at_us.into()],
+    )?;
+    Ok(())
+}
+
+/// Write a transfer that was just claimed: its ledger step, its row, its
+/// first event, and (in flight) its hold and its deadline.
+/// `Some(refusal)`: the payer cannot cover it; the caller discards the writes.
+fn insert_transfer(conn: &mut dyn SqlConn, transfer: &TransferRecord) -> Result<Option<Refusal>, StoreError> {
+    let entry = LedgerEntry::new(transfer.mode.creation_entry(), transfer_movement(transfer));
+    if let Some(refusal) = apply_entry(conn, transfer.id, OperationKind::Transfer, &entry, transfer.created_at_us)? {
+        return Ok(Some(refusal));
+    }
+    conn.execute(
+        &format!("INSERT INTO transfers ({TRANSFER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"),
+        &transfer_params(transfer),
+    )?;
+    insert_event(conn, transfer.id, 1, transfer.status, TransferEvent::Create, Actor::Payer, None, transfer.created_at_us)?;
+    let reason = match transfer.mode {
+        TransferMode::Instant => return Ok(None),
+        TransferMode::Delayed { .. } => HoldReason::DelayedTransfer,
+        TransferMode::AcceptanceRequired { .. } => HoldReason::AwaitingAcceptance,
+    };
+    let (event, due_at_us) = transfer.mode.due().ok_or_else(|| StoreError::corrupt("a transfer in flight has no deadline"))?;
+    conn.execute(
+        "INSERT INTO holds (id, op_id, account_id, counter_account_id, amount, currency, reason, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        &[
+            id(HoldId::new().as_bytes()),
+            id(transfer.id.as_bytes()),
+            id(transfer.payer_account.as_bytes()),
+            id(transfer.payee_account.as_bytes()),
+            transfer.amount_fen.into(),
+            transfer.currency.code().into(),
+            reason.as_str().into(),
+            transfer.created_at_us.into(),
+            due_at_us.into(),
+        ],
+    )?;
+    conn.execute("INSERT INTO due_work (subject_id, event, due_at) VALUES ($1, $2, $3)", &[id(transfer.id.as_bytes()), event.as_str().into(), due_at_us.into()])?;
+    Ok(None)
+}
+
+/// The one function through which a transfer changes status: ask the domain
+/// for the step, update the row only if it is still in the status it was read
+/// in, append the numbered event, take the ledger step, end the hold and
+/// clear the deadline — all inside the caller's transaction.
+fn transition(conn: &mut dyn SqlConn, transfer: OperationId, event: TransferEvent, actor: Actor, reason: Option<&str>, now_us: i64) -> Result<TransitionOutcome, StoreError> {
+    let Some(details) = load_details(conn, transfer)? else {
+        return Ok(TransitionOutcome::NotFound);
+    };
+    let current = details.transfer.status;
+    let last = details.history.last().ok_or_else(|| StoreError::corrupt(format!("transfer {transfer} has no history")))?;
+    let (last_event, next_seq) = (last.event, last.seq + 1);
+    let (to, ledger) = match decide(current, last_event, event) {
+        Err(_) => return Ok(TransitionOutcome::Illegal(details)),
+        Ok(Step::AlreadyDone) => return Ok(TransitionOutcome::AlreadyDone(details)),
+        Ok(Step::Move { to, ledger }) => (to, ledger),
+    };
+    let changed = conn.execute(
+        "UPDATE transfers SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4",
+        &[to.as_str().into(), now_us.into(), id(transfer.as_bytes()), current.as_str().into()],
+    )?;
+    if changed != 1 {
+        return Err(StoreError::corrupt(format!("transfer {transfer} changed status under its writer")));
+    }
+    insert_event(conn, transfer, next_seq, to, event, actor, reason, now_us)?;
+    if let Some(kind) = ledger {
+        let entry = LedgerEntry::new(kind, transfer_movement(&details.transfer));
+        if let Some(refusal) = apply_entry(conn, transfer, OperationKind::Transfer, &entry, now_us)? {
+            return Err(StoreError::corrupt(format!("a {kind:?} step was refused: {refusal}")));
+        }
+        let ending = if kind == EntryKind::Settle { "settled" } else { "released" };
+        let ended = conn.execute(
+            "UPDATE holds SET ended_at = $1, ending = $2 WHERE op_id = $3 AND ended_at IS NULL",
+            &[now_us.into(), ending.into(), id(transfer.as_bytes())],
+        )?;
+        if ended != 1 {
+            return Err(StoreError::corrupt(format!("transfer {transfer} had no active hold to end")));
+        }
+    }
+    conn.execute("DELETE FROM due_work WHERE subject_id = $1", &[id(transfer.as_bytes())])?;
+    let details = load_details(conn, transfer)?.ok_or_else(|| StoreError::corrupt("a transfer vanished inside its transaction"))?;
+    debug_assert_eq!(details.transfer.status, to);
+    Ok(TransitionOutcome::Moved(details))
 }
 
 fn load_bank_movement(conn: &mut dyn SqlConn, movement: OperationId) -> Result<Option<BankMovementRecord>, StoreError> {
@@ -563,37 +740,72 @@ impl Store {
 
     // ----- money -----
 
-    /// Move money from payer to payee now, exactly once per idempotency key.
-    pub async fn create_transfer(&self, claim: IdempotencyClaim, transfer: TransferRecord) -> Result<Outcome<TransferRecord>, StoreError> {
-        // The domain's balanced pair of postings, for both stores' paths.
-        let amount = recourse_domain::Amount::from_stored(transfer.amount_fen);
-        let movement = Movement::between(transfer.payer_account, transfer.payee_account, amount, transfer.currency);
-        let locks = vec![movement.debited(), movement.credited()];
-        self.write(locks, move |conn| {
-            let replay = |conn: &mut dyn SqlConn, original: OperationId| {
-                let record = load_transfer(conn, original)?.ok_or_else(|| StoreError::corrupt("idempotency record points at a missing transfer"))?;
-                Ok(Outcome::Replayed(record))
+    /// What this caller's idempotency key already holds, if anything: read
+    /// before any pre-check, so that a retry of a request that already ran
+    /// gets its original result whatever the checks would say now.
+    pub async fn idempotency_record(&self, caller: UserId, key: String) -> Result<Option<IdempotencyRecord>, StoreError> {
+        self.read(move |conn| load_idempotency(conn, caller, &key)).await
+    }
+
+    /// Create a transfer exactly once per idempotency key: an instant one
+    /// moves the money now; one in flight reserves it (a hold on the payer)
+    /// and records its deadline for the scheduler.
+    pub async fn create_transfer(&self, claim: IdempotencyClaim, transfer: TransferRecord) -> Result<Outcome<TransferDetails>, StoreError> {
+        assert_eq!(transfer.status, transfer.mode.initial_status(), "a transfer starts in its mode's initial status");
+        let locks = vec![transfer.payer_account, transfer.payee_account];
+        self.write_deciding(locks, move |conn| {
+            let created = || TransferDetails {
+                transfer: transfer.clone(),
+                history: vec![TransferEventRecord { seq: 1, status: transfer.status, event: TransferEvent::Create, actor: Actor::Payer, reason: None, at_us: transfer.created_at_us }],
             };
-            if conn.dialect() == Dialect::Postgres {
-                if insert_transfer_postgres(conn, &claim, &transfer, &movement)? {
-                    return Ok(Outcome::Created(transfer.clone()));
+            let claimed = if conn.dialect() == Dialect::Postgres && transfer.mode == TransferMode::Instant {
+                let entry = LedgerEntry::new(EntryKind::Post, transfer_movement(&transfer));
+                match insert_instant_transfer_postgres(conn, &claim, &transfer, &entry)? {
+                    Some(None) => return Ok(Done::Keep(Outcome::Created(created()))),
+                    Some(Some(refusal)) => return Ok(Done::Discard(Outcome::Refused(refusal))),
+                    None => existing_claim(conn, &claim, OperationKind::Transfer)?,
                 }
-                let original = existing_claim(conn, &claim, OperationKind::Transfer)?;
-                return replay(conn, original);
+            } else {
+                claim_idempotency(conn, &claim, OperationKind::Transfer, transfer.id, transfer.created_at_us)?
+            };
+            match claimed {
+                Claim::SameRequest(original) => {
+                    let details = load_details(conn, original)?.ok_or_else(|| StoreError::corrupt("idempotency record points at a missing transfer"))?;
+                    Ok(Done::Keep(Outcome::Replayed(details)))
+                }
+                Claim::DifferentRequest => Ok(Done::Discard(Outcome::Refused(Refusal::IdempotencyKeyReused))),
+                Claim::New => match insert_transfer(conn, &transfer)? {
+                    Some(refusal) => Ok(Done::Discard(Outcome::Refused(refusal))),
+                    None => Ok(Done::Keep(Outcome::Created(created()))),
+                },
             }
-            if let Some(original) = claim_idempotency(conn, &claim, OperationKind::Transfer, transfer.id, transfer.created_at_us)? {
-                return replay(conn, original);
-            }
-            apply_movement(conn, transfer.id, OperationKind::Transfer, &movement, transfer.created_at_us)?;
-            conn.execute(
-                &format!("INSERT INTO transfers ({TRANSFER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"),
-                &transfer_params(&transfer),
-            )?;
-            conn.execute(
-                "INSERT INTO transfer_events (transfer_id, status, at) VALUES ($1, $2, $3)",
-                &[id(transfer.id.as_bytes()), transfer.status.as_str().into(), transfer.created_at_us.into()],
-            )?;
-            Ok(Outcome::Created(transfer.clone()))
+        })
+        .await
+    }
+
+    /// Ask for `event` on a transfer, as `actor`. The state machine decides;
+    /// a race between two events (a revoke and the arrival) has exactly one
+    /// winner, because both run through [`transition`] under the row's lock.
+    pub async fn transition_transfer(&self, transfer: OperationId, event: TransferEvent, actor: Actor, reason: Option<String>, now_us: i64) -> Result<TransitionOutcome, StoreError> {
+        let Some(record) = self.read(move |conn| load_transfer(conn, transfer)).await? else {
+            return Ok(TransitionOutcome::NotFound);
+        };
+        let locks = vec![record.payer_account, record.payee_account];
+        self.write(locks, move |conn| transition(conn, transfer, event, actor, reason.as_deref(), now_us)).await
+    }
+
+    /// Transfers whose deadline has passed at `now_us`, oldest first, with
+    /// the event their deadline fires (at most `limit`).
+    pub async fn due_transfers(&self, now_us: i64, limit: i64) -> Result<Vec<(OperationId, TransferEvent)>, StoreError> {
+        assert!((1..=10_000).contains(&limit));
+        self.read(move |conn| {
+            let rows = conn.query("SELECT subject_id, event FROM due_work WHERE due_at <= $1 ORDER BY due_at, subject_id LIMIT $2", &[now_us.into(), limit.into()])?;
+            rows.iter()
+                .map(|row| {
+                    let event = row.text(1)?;
+                    Ok((OperationId::from_bytes(row.id16(0)?), TransferEvent::parse(&event).ok_or_else(|| StoreError::corrupt(format!("unknown due event {event}")))?))
+                })
+                .collect()
         })
         .await
     }
@@ -603,24 +815,28 @@ impl Store {
     pub async fn create_bank_movement(&self, claim: IdempotencyClaim, movement: BankMovementRecord) -> Result<Outcome<BankMovementRecord>, StoreError> {
         assert!(matches!(movement.kind, OperationKind::Topup | OperationKind::Withdrawal));
         let locks = vec![movement.account, BANK_SETTLEMENT_CNY];
-        self.write(locks, move |conn| {
-            if let Some(original) = claim_idempotency(conn, &claim, movement.kind, movement.id, movement.created_at_us)? {
-                let record = load_bank_movement(conn, original)?.ok_or_else(|| StoreError::corrupt("idempotency record points at a missing movement"))?;
-                return Ok(Outcome::Replayed(record));
+        self.write_deciding(locks, move |conn| {
+            match claim_idempotency(conn, &claim, movement.kind, movement.id, movement.created_at_us)? {
+                Claim::New => {}
+                Claim::SameRequest(original) => {
+                    let record = load_bank_movement(conn, original)?.ok_or_else(|| StoreError::corrupt("idempotency record points at a missing movement"))?;
+                    return Ok(Done::Keep(Outcome::Replayed(record)));
+                }
+                Claim::DifferentRequest => return Ok(Done::Discard(Outcome::Refused(Refusal::IdempotencyKeyReused))),
             }
-            let card_bound = conn.query_opt(
-                "SELECT id FROM cards WHERE id = $1 AND user_id = $2",
-                &[id(movement.card.as_bytes()), id(movement.user.as_bytes())],
-            )?;
+            let card_bound = conn.query_opt("SELECT id FROM cards WHERE id = $1 AND user_id = $2", &[id(movement.card.as_bytes()), id(movement.user.as_bytes())])?;
             if card_bound.is_none() {
-                return Err(Refusal::CardNotFound.into());
+                return Ok(Done::Discard(Outcome::Refused(Refusal::CardNotFound)));
             }
             let amount = recourse_domain::Amount::from_stored(movement.amount_fen);
             let ledger_movement = match movement.kind {
                 OperationKind::Topup => Movement::between(BANK_SETTLEMENT_CNY, movement.account, amount, movement.currency),
                 _ => Movement::between(movement.account, BANK_SETTLEMENT_CNY, amount, movement.currency),
             };
-            apply_movement(conn, movement.id, movement.kind, &ledger_movement, movement.created_at_us)?;
+            let entry = LedgerEntry::new(EntryKind::Post, ledger_movement);
+            if let Some(refusal) = apply_entry(conn, movement.id, movement.kind, &entry, movement.created_at_us)? {
+                return Ok(Done::Discard(Outcome::Refused(refusal)));
+            }
             conn.execute(
                 &format!("INSERT INTO bank_movements ({BANK_MOVEMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
                 &[
@@ -634,7 +850,7 @@ impl Store {
                     movement.created_at_us.into(),
                 ],
             )?;
-            Ok(Outcome::Created(movement.clone()))
+            Ok(Done::Keep(Outcome::Created(movement.clone())))
         })
         .await
     }
@@ -648,31 +864,16 @@ impl Store {
         .await
     }
 
-    pub async fn transfer(&self, transfer: OperationId) -> Result<Option<(TransferRecord, Vec<StatusChange>)>, StoreError> {
-        self.read(move |conn| {
-            let Some(record) = load_transfer(conn, transfer)? else {
-                return Ok(None);
-            };
-            let rows = conn.query("SELECT status, at FROM transfer_events WHERE transfer_id = $1 ORDER BY at, status", &[id(transfer.as_bytes())])?;
-            let history = rows
-                .iter()
-                .map(|row| {
-                    let status = row.text(0)?;
-                    Ok(StatusChange {
-                        status: TransferStatus::parse(&status).ok_or_else(|| StoreError::corrupt(format!("unknown status {status}")))?,
-                        at_us: row.i64(1)?,
-                    })
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?;
-            Ok(Some((record, history)))
-        })
-        .await
+    /// A transfer with its whole history.
+    pub async fn transfer(&self, transfer: OperationId) -> Result<Option<TransferDetails>, StoreError> {
+        self.read(move |conn| load_details(conn, transfer)).await
     }
 
-    /// The transfers that moved money in or out of `wallet`, newest first,
-    /// read from the account's journal: the ledger is where an account's
-    /// history lives. Each item comes with the journal position to page
-    /// from: pass the last one as `before_seq` for the next (older) page.
+    /// The transfers that moved money in or out of `wallet`, or hold money
+    /// for or from it, newest first, read from the account's journal: the
+    /// ledger is where an account's history lives. Each item comes with the
+    /// journal position to page from: pass the last one as `before_seq` for
+    /// the next (older) page.
     pub async fn transfers_of(&self, wallet: AccountId, before_seq: Option<i64>, limit: i64) -> Result<Vec<(i64, TransferRecord)>, StoreError> {
         assert!((1..=500).contains(&limit));
         self.read(move |conn| {
@@ -692,10 +893,39 @@ impl Store {
         self.read(move |conn| load_bank_movement(conn, movement)).await
     }
 
+    /// Change how a customer's transfers travel by default and whether
+    /// transfers to them wait for their acceptance. `None` keeps a setting.
+    pub async fn set_transfer_preferences(&self, user: UserId, default_arrival: Option<Arrival>, require_acceptance: Option<bool>) -> Result<UserRecord, StoreError> {
+        self.write(Vec::new(), move |conn| {
+            conn.execute(
+                "UPDATE users SET default_arrival = COALESCE($1, default_arrival), require_acceptance = COALESCE($2, require_acceptance) WHERE id = $3",
+                &[default_arrival.map(Arrival::as_str).into(), require_acceptance.map(i64::from).into(), id(user.as_bytes())],
+            )?;
+            load_user(conn, user)?.ok_or(StoreError::NotFound)
+        })
+        .await
+    }
+
+    // ----- the test clock -----
+
+    /// The test clock's offset, shared by every process on this store.
+    pub async fn clock_offset_us(&self) -> Result<i64, StoreError> {
+        self.read(|conn| conn.query_one("SELECT offset_us FROM service_clock WHERE id = 1", &[])?.i64(0)).await
+    }
+
+    /// Move the shared test clock forward; returns the new offset.
+    pub async fn advance_clock_offset(&self, delta_us: i64) -> Result<i64, StoreError> {
+        assert!(delta_us >= 0);
+        self.write(Vec::new(), move |conn| {
+            conn.query_one("UPDATE service_clock SET offset_us = offset_us + $1 WHERE id = 1 RETURNING offset_us", &[delta_us.into()])?.i64(0)
+        })
+        .await
+    }
+
     // ----- audit -----
 
-    /// Replay the journal against every cached balance and check every ledger
-    /// invariant. Reads one consistent snapshot.
+    /// Replay the journal against every cached figure (balance and held) and
+    /// the holds, and check every ledger invariant. Reads one consistent snapshot.
     pub async fn audit(&self) -> Result<AuditReport, StoreError> {
         self.read_blocking(|conn| {
             match conn.dialect() {
@@ -711,9 +941,15 @@ impl Store {
 }
 
 fn audit_in(conn: &mut dyn SqlConn) -> Result<AuditReport, StoreError> {
+    // `held` re-derived from the journal: ledger::held_delta_fen, in SQL.
     let rows = conn.query(
-        "SELECT a.id, a.kind, a.currency, a.balance, a.held, CAST(COALESCE(SUM(j.amount), 0) AS BIGINT) \
-         FROM accounts a LEFT JOIN journal j ON j.account_id = a.id GROUP BY a.id, a.kind, a.currency, a.balance, a.held",
+        "SELECT a.id, a.kind, a.currency, a.balance, a.held, \
+           CAST(COALESCE((SELECT SUM(j.amount) FROM journal j WHERE j.account_id = a.id AND j.layer = 'settled'), 0) AS BIGINT), \
+           CAST(COALESCE((SELECT SUM(CASE WHEN j.entry = 'reserve' AND j.amount < 0 THEN -j.amount \
+                                          WHEN j.entry IN ('settle', 'release') AND j.amount > 0 THEN -j.amount ELSE 0 END) \
+                          FROM journal j WHERE j.account_id = a.id AND j.layer = 'pending'), 0) AS BIGINT), \
+           CAST(COALESCE((SELECT SUM(h.amount) FROM holds h WHERE h.account_id = a.id AND h.ended_at IS NULL), 0) AS BIGINT) \
+         FROM accounts a",
         &[],
     )?;
     let accounts = rows
@@ -726,16 +962,15 @@ fn audit_in(conn: &mut dyn SqlConn) -> Result<AuditReport, StoreError> {
                 currency: currency_of(&row.text(2)?)?,
                 cached: Balance { balance_fen: row.i64(3)?, held_fen: row.i64(4)? },
                 journal_sum_fen: row.i64(5)?,
+                journal_held_fen: row.i64(6)?,
+                active_holds_fen: row.i64(7)?,
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
-    let unbalanced = conn.query(
-        "SELECT op_id, CAST(SUM(amount) AS BIGINT) FROM journal GROUP BY op_id HAVING SUM(amount) <> 0",
-        &[],
-    )?;
+    let unbalanced = conn.query("SELECT op_id, layer, CAST(SUM(amount) AS BIGINT) FROM journal GROUP BY op_id, layer HAVING SUM(amount) <> 0", &[])?;
     let unbalanced = unbalanced
         .iter()
-        .map(|row| Ok((uuid::Uuid::from_bytes(row.id16(0)?).to_string(), row.i64(1)?)))
+        .map(|row| Ok((format!("{} ({})", uuid::Uuid::from_bytes(row.id16(0)?), row.text(1)?), row.i64(2)?)))
         .collect::<Result<Vec<_>, StoreError>>()?;
     let counts = conn.query_one("SELECT COUNT(*), COUNT(DISTINCT op_id) FROM journal", &[])?;
     Ok(audit(&accounts, &unbalanced, counts.i64(0)? as u64, counts.i64(1)? as u64))

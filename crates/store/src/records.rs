@@ -2,7 +2,8 @@
 //! already encrypted (`*_enc`) or masked; the store never sees plain text.
 
 use recourse_domain::ledger::{Balance, OperationKind};
-use recourse_domain::transfer::TransferStatus;
+use recourse_domain::refusal::Refusal;
+use recourse_domain::transfer::{Actor, Arrival, TransferEvent, TransferMode, TransferStatus};
 use recourse_domain::{AccountId, CardId, Currency, OperationId, Role, UserId};
 
 #[derive(Clone)]
@@ -34,6 +35,10 @@ pub struct UserRecord {
     pub verified_at_us: Option<i64>,
     pub masked_name: Option<String>,
     pub id_last4: Option<String>,
+    /// How this customer's transfers travel when they do not say.
+    pub default_arrival: Arrival,
+    /// "Ask me before accepting transfers."
+    pub require_acceptance: bool,
 }
 
 impl std::fmt::Debug for UserRecord {
@@ -97,16 +102,52 @@ pub struct TransferRecord {
     pub currency: Currency,
     pub note: Option<String>,
     pub status: TransferStatus,
+    /// How it travels: instant, delayed until `arrives_at`, or awaiting the
+    /// payee's acceptance until `expires_at`.
+    pub mode: TransferMode,
     pub created_at_us: i64,
     pub updated_at_us: i64,
     /// The checks that ran before the transfer and what the payer saw (JSON).
     pub checks: String,
 }
 
+/// One entry of a transfer's history, numbered from 1.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StatusChange {
+pub struct TransferEventRecord {
+    pub seq: i64,
+    /// The status the event left the transfer in.
     pub status: TransferStatus,
+    pub event: TransferEvent,
+    pub actor: Actor,
+    pub reason: Option<String>,
     pub at_us: i64,
+}
+
+/// A transfer with its whole history, oldest first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransferDetails {
+    pub transfer: TransferRecord,
+    pub history: Vec<TransferEventRecord>,
+}
+
+/// The answer to a request for a transition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransitionOutcome {
+    /// The transition was made (with its ledger step, in one transaction).
+    Moved(TransferDetails),
+    /// The same transition had already been made; nothing was written.
+    AlreadyDone(TransferDetails),
+    /// The transfer has moved on: the transition is no longer possible.
+    Illegal(TransferDetails),
+    NotFound,
+}
+
+/// What the idempotency table holds for a caller's key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub request_hash: Vec<u8>,
+    pub op_kind: OperationKind,
+    pub op_id: OperationId,
 }
 
 /// A top-up (bank → wallet) or withdrawal (wallet → bank).
@@ -130,23 +171,27 @@ pub struct IdempotencyClaim {
     pub request_hash: Vec<u8>,
 }
 
-/// Whether an idempotent operation happened now or was already done.
+/// The business answer of an idempotent operation: done now, done before,
+/// or refused (nothing moved and the key stays free).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome<T> {
     Created(T),
     /// The same key and the same request were seen before: this is the
     /// original result (in its current state), and nothing moved again.
     Replayed(T),
+    Refused(Refusal),
 }
 
 impl<T> Outcome<T> {
-    pub fn into_inner(self) -> T {
-        match self {
-            Outcome::Created(t) | Outcome::Replayed(t) => t,
-        }
-    }
     pub fn is_replay(&self) -> bool {
         matches!(self, Outcome::Replayed(_))
+    }
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Outcome<U> {
+        match self {
+            Outcome::Created(t) => Outcome::Created(f(t)),
+            Outcome::Replayed(t) => Outcome::Replayed(f(t)),
+            Outcome::Refused(refusal) => Outcome::Refused(refusal),
+        }
     }
 }
 

@@ -23,6 +23,14 @@ use crate::sql::{Dialect, SqlConn, Val};
 /// Batch retries after deadlock or serialization failures before giving up.
 const CONTENTION_RETRIES_MAX: u32 = 5;
 
+/// What an operation wants done with its writes once it has answered.
+pub(crate) enum Done<T> {
+    /// Commit what it wrote.
+    Keep(T),
+    /// Roll its writes back (to its savepoint) and still answer `T`.
+    Discard(T),
+}
+
 pub(crate) trait Job: Send {
     fn accounts_to_lock(&self) -> &[AccountId];
     /// Run inside the open transaction; `false` means roll this job back.
@@ -41,7 +49,7 @@ struct TypedJob<T, F> {
 impl<T, F> Job for TypedJob<T, F>
 where
     T: Send,
-    F: FnMut(&mut dyn SqlConn) -> Result<T, StoreError> + Send,
+    F: FnMut(&mut dyn SqlConn) -> Result<Done<T>, StoreError> + Send,
 {
     fn accounts_to_lock(&self) -> &[AccountId] {
         &self.locks
@@ -59,9 +67,13 @@ where
                 Err(StoreError::Database(format!("the operation failed an internal check: {message}")))
             }
         };
-        let ok = result.is_ok();
+        let (result, keep) = match result {
+            Ok(Done::Keep(value)) => (Ok(value), true),
+            Ok(Done::Discard(value)) => (Ok(value), false),
+            Err(error) => (Err(error), false),
+        };
         self.result = Some(result);
-        ok
+        keep
     }
 
     fn contended(&self) -> bool {
@@ -110,7 +122,7 @@ impl WriteQueue {
     pub async fn submit<T, F>(&self, locks: Vec<AccountId>, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnMut(&mut dyn SqlConn) -> Result<T, StoreError> + Send + 'static,
+        F: FnMut(&mut dyn SqlConn) -> Result<Done<T>, StoreError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let job = Box::new(TypedJob { work, locks, result: None, reply: Some(reply) });

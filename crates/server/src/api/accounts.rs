@@ -20,12 +20,12 @@ use utoipa::ToSchema;
 
 use super::views::{CardView, MeView};
 use crate::auth::{self, Caller};
-use crate::clock::rfc3339;
+use recourse_service::clock::rfc3339;
 use crate::extract::ApiJson;
-use crate::identity_provider::IdentityRejection;
+use recourse_service::identity_provider::IdentityRejection;
 use crate::problem::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
-use crate::vault::Slot;
+use recourse_service::vault::Slot;
 
 /// No `Debug`: it carries secrets that must never reach a log.
 #[derive(Deserialize, ToSchema)]
@@ -195,6 +195,12 @@ pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json
 #[serde(deny_unknown_fields)]
 pub struct UpdateMeRequest {
     pub nickname: Option<String>,
+    /// How your transfers travel when a request does not say: `instant`, `2h` or `24h`.
+    #[schema(value_type = Option<String>, example = "2h")]
+    pub default_arrival: Option<String>,
+    /// "Ask me before accepting transfers": transfers to you wait for your
+    /// acceptance, and go back to the payer if you do not answer in time.
+    pub require_acceptance: Option<bool>,
 }
 
 /// Refuse a nickname or avatar change beyond `limits.profile_changes_per_day`.
@@ -214,8 +220,15 @@ async fn check_profile_change_allowed(state: &AppState, user: UserId) -> ApiResu
     responses((status = 200, body = MeView), (status = 422, body = Problem, content_type = "application/problem+json"),
               (status = 429, description = "too-many-changes", body = Problem, content_type = "application/problem+json")))]
 pub async fn update_me(State(state): State<AppState>, caller: Caller, ApiJson(request): ApiJson<UpdateMeRequest>) -> ApiResult<Json<MeView>> {
-    if let Some(nickname) = &request.nickname {
-        let nickname = parse_nickname(nickname)?;
+    let default_arrival = request.default_arrival.as_deref().map(super::money::parse_arrival).transpose()?;
+    let nickname = request.nickname.as_deref().map(parse_nickname).transpose()?;
+    if default_arrival.is_some() || request.require_acceptance.is_some() {
+        if caller.user.wallet.is_none() {
+            return Err(recourse_domain::refusal::Refusal::NoWallet.into());
+        }
+        state.set_transfer_preferences(caller.user.id, default_arrival, request.require_acceptance).await?;
+    }
+    if let Some(nickname) = nickname {
         if nickname.as_str() != caller.user.nickname {
             check_profile_change_allowed(&state, caller.user.id).await?;
             state.store.set_nickname(caller.user.id, nickname.as_str().to_owned(), state.clock.now_us()).await?;

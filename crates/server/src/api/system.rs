@@ -7,7 +7,7 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::clock::ADVANCE_SECONDS_MAX;
+use recourse_service::clock::ADVANCE_SECONDS_MAX;
 use crate::extract::ApiJson;
 use crate::problem::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
@@ -62,7 +62,7 @@ pub struct AdvanceClock {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ClockView {
     pub now: String,
-    /// Scheduled actions that became due and ran.
+    /// Scheduled actions (arrivals, expiries) that became due and ran before this answer.
     pub ran: u64,
 }
 
@@ -73,10 +73,9 @@ pub async fn advance_clock(State(state): State<AppState>, ApiJson(request): ApiJ
     if !(0..=ADVANCE_SECONDS_MAX).contains(&request.advance_seconds) {
         return Err(ApiError::invalid("invalid-advance", format!("advance_seconds is 0 to {ADVANCE_SECONDS_MAX}")));
     }
-    if !state.clock.advance(request.advance_seconds) {
+    let Some(ran) = state.advance_test_clock(request.advance_seconds).await? else {
         return Err(ApiError::not_found("the test clock is not enabled"));
-    }
-    let ran = crate::scheduler::run_due(&state).await?;
+    };
     Ok(Json(ClockView { now: state.clock.now().to_string(), ran }))
 }
 

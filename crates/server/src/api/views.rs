@@ -3,17 +3,19 @@
 //! four, phone numbers of other people as `+86 138****8000`.
 
 use recourse_domain::identity::mask_id_last4;
-use recourse_store::{AccountBalance, BankMovementRecord, CardRecord, StatusChange, TransferRecord, UserRecord};
+use recourse_domain::transfer::TransferMode;
+use recourse_store::{AccountBalance, BankMovementRecord, CardRecord, TransferDetails, TransferEventRecord, TransferRecord, UserRecord};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::clock::rfc3339;
+use recourse_service::clock::rfc3339;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct BalanceView {
     /// Fen that can be spent now: `balance - held`.
     pub available: i64,
-    /// Fen on hold (claims, pending flows).
+    /// Fen on hold: the sum of this wallet's active holds (transfers not yet
+    /// arrived or accepted; later, claims).
     pub held: i64,
     /// Fen in the wallet, including held.
     pub total: i64,
@@ -51,6 +53,12 @@ pub struct MeView {
     pub balance: Option<BalanceView>,
     pub avatar_url: Option<String>,
     pub created_at: String,
+    /// How this customer's transfers travel when a request does not say:
+    /// `instant`, `2h` or `24h`.
+    #[schema(example = "instant")]
+    pub default_arrival: String,
+    /// Transfers to this customer wait for their acceptance.
+    pub require_acceptance: bool,
 }
 
 impl MeView {
@@ -67,6 +75,8 @@ impl MeView {
             balance: balance.map(BalanceView::from),
             avatar_url: avatar_url(user),
             created_at: rfc3339(user.created_at_us),
+            default_arrival: user.default_arrival.as_str().to_owned(),
+            require_acceptance: user.require_acceptance,
         }
     }
 }
@@ -75,18 +85,39 @@ pub fn avatar_url(user: &UserRecord) -> Option<String> {
     user.avatar_id.map(|avatar| format!("/v1/avatars/{avatar}"))
 }
 
+/// One event of a transfer's history.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct StatusChangeView {
+pub struct TransferEventView {
+    /// The status the event left the transfer in.
     #[schema(example = "completed")]
     pub status: String,
+    /// `create`, `arrive`, `accept`, `decline`, `revoke`, `expire` (later `return`).
+    #[schema(example = "create")]
+    pub event: String,
+    /// `payer`, `payee`, `system` (the scheduler) or `staff:<user id>`.
+    #[schema(example = "payer")]
+    pub actor: String,
+    pub reason: Option<String>,
     pub at: String,
+}
+
+impl From<&TransferEventRecord> for TransferEventView {
+    fn from(event: &TransferEventRecord) -> Self {
+        TransferEventView {
+            status: event.status.as_str().to_owned(),
+            event: event.event.as_str().to_owned(),
+            actor: event.actor.to_text(),
+            reason: event.reason.clone(),
+            at: rfc3339(event.at_us),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TransferView {
     pub id: String,
-    /// `completed` for instant transfers; later modes add `pending_arrival`,
-    /// `awaiting_acceptance`, `revoked`, `declined`, `expired_refunded`, `returned`.
+    /// `completed`, `pending_arrival`, `awaiting_acceptance`, `revoked`,
+    /// `declined`, `expired_refunded` (later `returned`).
     #[schema(example = "completed")]
     pub status: String,
     /// Fen.
@@ -98,17 +129,34 @@ pub struct TransferView {
     pub payee_id: String,
     /// `sent` or `received`, from the caller's side.
     pub direction: Option<String>,
+    /// `instant`, `2h` or `24h`, as the transfer was made.
+    #[schema(example = "instant")]
+    pub arrival: String,
+    /// `required` when the payee must accept, else `not_required`.
+    #[schema(example = "not_required")]
+    pub acceptance: String,
+    /// When a delayed transfer reaches the payee (null otherwise).
+    pub arrives_at: Option<String>,
+    /// When an unaccepted transfer's hold goes back to the payer (null otherwise).
+    pub expires_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
-    /// Every status the transfer has had, oldest first.
-    pub history: Vec<StatusChangeView>,
+    /// Every event in order (empty in lists; see `GET /v1/transfers/{id}`).
+    pub history: Vec<TransferEventView>,
     /// The checks that ran before money moved and what the payer saw.
     #[schema(value_type = Object)]
     pub checks: serde_json::Value,
 }
 
 impl TransferView {
-    pub fn new(record: &TransferRecord, history: &[StatusChange], viewer: Option<recourse_domain::UserId>) -> TransferView {
+    pub fn new(details: &TransferDetails, viewer: Option<recourse_domain::UserId>) -> TransferView {
+        let mut view = TransferView::summary(&details.transfer, viewer);
+        view.history = details.history.iter().map(TransferEventView::from).collect();
+        view
+    }
+
+    /// Without the history, as lists show it.
+    pub fn summary(record: &TransferRecord, viewer: Option<recourse_domain::UserId>) -> TransferView {
         let direction = viewer.and_then(|viewer| {
             if viewer == record.payer {
                 Some("sent".to_owned())
@@ -118,6 +166,11 @@ impl TransferView {
                 None
             }
         });
+        let (arrival, acceptance, arrives_at, expires_at) = match record.mode {
+            TransferMode::Instant => ("instant", "not_required", None, None),
+            TransferMode::Delayed { arrival, arrives_at_us } => (arrival.as_str(), "not_required", Some(rfc3339(arrives_at_us)), None),
+            TransferMode::AcceptanceRequired { expires_at_us } => ("instant", "required", None, Some(rfc3339(expires_at_us))),
+        };
         TransferView {
             id: record.id.to_string(),
             status: record.status.as_str().to_owned(),
@@ -127,9 +180,13 @@ impl TransferView {
             payer_id: record.payer.to_string(),
             payee_id: record.payee.to_string(),
             direction,
+            arrival: arrival.to_owned(),
+            acceptance: acceptance.to_owned(),
+            arrives_at,
+            expires_at,
             created_at: rfc3339(record.created_at_us),
             updated_at: rfc3339(record.updated_at_us),
-            history: history.iter().map(|c| StatusChangeView { status: c.status.as_str().to_owned(), at: rfc3339(c.at_us) }).collect(),
+            history: Vec::new(),
             checks: serde_json::from_str(&record.checks).unwrap_or(serde_json::Value::Null),
         }
     }

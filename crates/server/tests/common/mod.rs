@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use recourse_domain::card::with_luhn_digit;
 use recourse_domain::identity::make_id_number;
-use recourse_server::config::ServiceConfig;
+use recourse_service::config::ServiceConfig;
 use recourse_server::state::AppState;
 use recourse_store::{Backend, Store, StoreConfig};
 use reqwest::StatusCode;

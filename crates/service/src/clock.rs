@@ -1,8 +1,11 @@
 //! The service clock: the only place that reads the wall clock.
 //!
-//! Everything time-based (session expiry, later delays, deadlines and SLAs)
-//! asks this clock. A server started with `--test-clock` gets a clock that
-//! tests can move forward through `POST /v1/test/clock`, so no test sleeps.
+//! Everything time-based (session expiry, arrivals, acceptance deadlines,
+//! later SLAs) asks this clock. A server started with `--test-clock` gets a
+//! clock that tests move forward through `POST /v1/test/clock`, so no test
+//! sleeps. The test clock's offset lives in the store (`service_clock`), so
+//! that every instance on one store agrees on the time: the service copies it
+//! into this clock before each request and each scheduler round.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -53,13 +56,14 @@ impl Clock {
         self.now().to_zoned_datetime(self.inner.zone.clone()).date()
     }
 
-    /// Move a test clock forward. Returns `false` on a real clock.
-    pub fn advance(&self, seconds: i64) -> bool {
-        assert!((0..=ADVANCE_SECONDS_MAX).contains(&seconds), "advance is validated at the edge");
+    /// Set a test clock's offset to the one the store holds. The offset
+    /// only grows, so a stale copy never moves the clock back. Returns
+    /// `false` on a real clock, which never moves.
+    pub fn set_offset_us(&self, offset_us: i64) -> bool {
         if !self.inner.adjustable {
             return false;
         }
-        self.inner.offset_us.fetch_add(seconds * 1_000_000, Ordering::SeqCst);
+        self.inner.offset_us.fetch_max(offset_us, Ordering::SeqCst);
         true
     }
 }
@@ -77,8 +81,10 @@ mod tests {
     fn test_clock_moves_only_when_told() {
         let clock = Clock::test(TimeZone::UTC);
         let before = clock.now_us();
-        assert!(clock.advance(3600));
+        assert!(clock.set_offset_us(3_600_000_000));
         assert!(clock.now_us() - before >= 3_600_000_000);
-        assert!(!Clock::system(TimeZone::UTC).advance(1));
+        assert!(clock.set_offset_us(0), "a stale offset is ignored");
+        assert!(clock.now_us() - before >= 3_600_000_000);
+        assert!(!Clock::system(TimeZone::UTC).set_offset_us(1));
     }
 }

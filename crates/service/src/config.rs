@@ -53,12 +53,16 @@ pub struct Limits {
     pub login_failures_max: i64,
     /// How long failed logins are counted, and how long the pause lasts.
     pub login_failure_window_seconds: i64,
+    /// How long a transfer waits for the payee's acceptance before its hold
+    /// is released to the payer (`expired_refunded`). Default 24 hours.
+    pub acceptance_window_seconds: i64,
 }
 
 impl Limits {
     /// Refuse settings that would make the service misbehave.
     pub fn validate(&self) -> Result<(), String> {
-        let checks: [(bool, &str); 12] = [
+        let checks: [(bool, &str); 13] = [
+            ((60..=30 * 24 * 3600).contains(&self.acceptance_window_seconds), "limits.acceptance_window_seconds must be 60 s to 30 days"),
             (self.profile_changes_per_day >= 2, "limits.profile_changes_per_day must be at least 2"),
             (self.login_failures_max >= 1, "limits.login_failures_max must be at least 1"),
             ((1..=7 * 24 * 3600).contains(&self.login_failure_window_seconds), "limits.login_failure_window_seconds must be 1 s to a week"),
@@ -94,6 +98,7 @@ impl Default for Limits {
             profile_changes_per_day: 10,
             login_failures_max: 5,
             login_failure_window_seconds: 15 * 60,
+            acceptance_window_seconds: 24 * 3600,
         }
     }
 }
@@ -108,6 +113,10 @@ pub struct ServiceConfig {
     pub test_clock: bool,
     /// The operator's time zone (IANA name), for dates such as ages.
     pub time_zone: String,
+    /// How often each process's scheduler looks for due work (arrivals,
+    /// expiries). Due times live in the store, so this only bounds how late
+    /// an action can run, never whether it runs.
+    pub scheduler_interval_ms: u64,
 }
 
 impl ServiceConfig {
@@ -119,6 +128,7 @@ impl ServiceConfig {
             identity_key: crate::vault::random_key(),
             test_clock: true,
             time_zone: "Asia/Shanghai".into(),
+            scheduler_interval_ms: 1000,
         }
     }
 }

@@ -1,0 +1,96 @@
+//! Recourse's application operations, between the shells and the store.
+//!
+//! ```text
+//! cli ──► server (HTTP: parse, render) ──► service (operations) ──► store (SQL) ──► domain (pure)
+//!  └──────────── scheduler, admin, demo ──┘
+//! ```
+//!
+//! Every operation takes a command built of domain values and answers with a
+//! business outcome ([`recourse_store::Outcome`], [`recourse_store::TransitionOutcome`]):
+//! created, replayed, refused with a [`recourse_domain::refusal::Refusal`],
+//! moved, already done, illegal. `Err` is kept for "the operation could not
+//! run" (store down, contention, a broken invariant). HTTP handlers, the
+//! scheduler, the CLI and the demo all call these same operations, so the
+//! logic exists once.
+//!
+//! - [`money`]: transfers (instant, delayed, acceptance-required), their
+//!   transitions, top-ups and withdrawals, transfer preferences.
+//! - [`scheduler`]: runs due work (arrivals, expiries) from the store, on a
+//!   timer in every `recourse serve` and whenever the test clock moves.
+//! - [`clock`]: the only wall-clock reader; [`vault`]: identity data at rest;
+//!   [`identity_provider`]: confirmation of identities; [`config`]: settings.
+
+pub mod clock;
+pub mod config;
+pub mod identity_provider;
+pub mod money;
+pub mod scheduler;
+pub mod vault;
+
+use std::sync::Arc;
+
+use recourse_store::{Store, StoreError};
+use thiserror::Error;
+
+use crate::clock::Clock;
+use crate::config::ServiceConfig;
+use crate::identity_provider::{ChecksumOnly, IdentityProvider};
+use crate::vault::Vault;
+
+/// An operation could not run. Business answers are never errors.
+#[derive(Debug, Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The application: one owner for the store, the clock, the vault, the
+/// identity provider and the settings. Cheap to clone.
+#[derive(Clone)]
+pub struct Service {
+    pub store: Store,
+    pub clock: Clock,
+    pub vault: Vault,
+    pub config: Arc<ServiceConfig>,
+    pub identity_provider: Arc<dyn IdentityProvider>,
+}
+
+impl Service {
+    /// Build the service with the built-in identity provider.
+    pub fn new(store: Store, config: ServiceConfig) -> Result<Service, String> {
+        Service::with_provider(store, config, Arc::new(ChecksumOnly))
+    }
+
+    /// Build the service; refuses settings that would make it misbehave.
+    pub fn with_provider(store: Store, config: ServiceConfig, identity_provider: Arc<dyn IdentityProvider>) -> Result<Service, String> {
+        config.limits.validate().map_err(|problem| format!("invalid settings: {problem}"))?;
+        if !(10..=3_600_000).contains(&config.scheduler_interval_ms) {
+            return Err("invalid settings: scheduler_interval_ms must be 10 ms to an hour".into());
+        }
+        let zone = jiff::tz::TimeZone::get(&config.time_zone).map_err(|e| format!("time zone {:?}: {e}", config.time_zone))?;
+        let clock = if config.test_clock { Clock::test(zone) } else { Clock::system(zone) };
+        Ok(Service { store, clock, vault: Vault::new(&config.identity_key), config: Arc::new(config), identity_provider })
+    }
+
+    /// On a test clock, take the offset every instance on this store agrees
+    /// on. A real clock reads nothing.
+    pub async fn sync_test_clock(&self) -> Result<(), ServiceError> {
+        if self.clock.is_test_clock() {
+            let offset_us = self.store.clock_offset_us().await?;
+            self.clock.set_offset_us(offset_us);
+        }
+        Ok(())
+    }
+
+    /// Move the shared test clock forward, then run everything that became
+    /// due before answering. `None` on a real clock.
+    pub async fn advance_test_clock(&self, seconds: i64) -> Result<Option<u64>, ServiceError> {
+        assert!((0..=clock::ADVANCE_SECONDS_MAX).contains(&seconds), "advance is validated at the edge");
+        if !self.clock.is_test_clock() {
+            return Ok(None);
+        }
+        let offset_us = self.store.advance_clock_offset(seconds * 1_000_000).await?;
+        self.clock.set_offset_us(offset_us);
+        Ok(Some(scheduler::run_due(self).await?))
+    }
+}

@@ -1,0 +1,303 @@
+//! Money operations: transfers and their transitions, top-ups, withdrawals.
+//!
+//! Every money request is answered in one fixed order, so the same request
+//! always gets the same answer:
+//! 1. idempotency: a key this caller already used for the same request gets
+//!    the original result in its current state, whatever the checks below
+//!    would say now; the key with a different request is `IdempotencyKeyReused`;
+//! 2. the caller holds a wallet; 3. amount (against today's product limit);
+//! 4. note; 5. real-name verification; 6. payee (or card); 7. the transfer's
+//!    options (acceptance with a delay is refused);
+//! 8. available balance — inside the store transaction that moves the money.
+//!
+//! (Authentication, the key's presence and the body's shape come first, at
+//! the HTTP edge.) A refusal is an `Outcome::Refused` value: nothing moved,
+//! and the key stays free for a corrected retry.
+
+use recourse_domain::ledger::OperationKind;
+use recourse_domain::phone::Phone;
+use recourse_domain::refusal::{Party, Refusal, check_bank_movement, check_transfer};
+use recourse_domain::text::{NOTE_MAX_CHARS, clean_line};
+use recourse_domain::transfer::{Actor, Arrival, TransferEvent, TransferMode, TransferOptions, may_request, plan};
+use recourse_domain::{AccountId, Amount, CardId, Currency, OperationId, UserId};
+use recourse_store::{BankMovementRecord, IdempotencyClaim, Outcome, TransferDetails, TransferRecord, TransitionOutcome, UserRecord};
+use sha2::{Digest, Sha256};
+
+use crate::{Service, ServiceError};
+
+/// Who is to be paid, as the payer named them.
+#[derive(Clone, Debug)]
+pub enum PayeeRef {
+    Phone(Phone),
+    Id(UserId),
+    /// An id that is not one (it can only ever be `payee-not-found`).
+    Unparsable(String),
+}
+
+/// The payee a [`PayeeRef`] names, if any. Identifying the payee is not a
+/// check: it comes first so that the idempotency key compares requests by
+/// who is paid, however the payer named them.
+fn payee_key_text(payee_ref: &PayeeRef, payee: Option<&UserRecord>) -> String {
+    match (payee, payee_ref) {
+        (Some(payee), _) => format!("user:{}", payee.id),
+        (None, PayeeRef::Phone(phone)) => format!("phone:{}", phone.as_str()),
+        (None, PayeeRef::Id(id)) => format!("id:{id}"),
+        (None, PayeeRef::Unparsable(text)) => format!("id:{text}"),
+    }
+}
+
+/// A request to pay someone. Amount and note come as sent: they are judged
+/// after the idempotency key (step 1), so that a retry of a transfer that
+/// already happened replays even if a limit changed since.
+#[derive(Clone, Debug)]
+pub struct TransferCommand {
+    pub payer: UserRecord,
+    pub payee: PayeeRef,
+    pub amount_fen: i64,
+    pub note: Option<String>,
+    /// `None`: the payer's default arrival.
+    pub arrival: Option<Arrival>,
+    pub acceptance_required: bool,
+    pub idempotency_key: String,
+}
+
+/// A transfer that passed every pre-check: the proof carried to the write.
+struct CheckedTransfer {
+    payer_wallet: AccountId,
+    payee: UserRecord,
+    payee_wallet: AccountId,
+    amount: Amount,
+    note: Option<String>,
+    mode: TransferMode,
+}
+
+/// A top-up or withdrawal request; amount and card as sent (see [`TransferCommand`]).
+#[derive(Clone, Debug)]
+pub struct BankMovementCommand {
+    pub customer: UserRecord,
+    pub kind: OperationKind,
+    /// `None`: the request named no card this service issued.
+    pub card: Option<CardId>,
+    pub card_text: String,
+    pub amount_fen: i64,
+    pub idempotency_key: String,
+}
+
+/// Digest of a request as sent: the same logical request always hashes the
+/// same, whatever formatting the client used. Length-prefixed fields.
+fn request_hash(parts: &[&str]) -> Vec<u8> {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part.as_bytes());
+    }
+    hasher.finalize().to_vec()
+}
+
+fn party(user: &UserRecord) -> Party {
+    Party { has_wallet: user.wallet.is_some(), verified: user.verified() }
+}
+
+impl Service {
+    /// Pay someone: instantly, after a delay the payer can still revoke, or
+    /// once the payee accepts.
+    pub async fn create_transfer(&self, command: TransferCommand) -> Result<Outcome<TransferDetails>, ServiceError> {
+        let payee = match &command.payee {
+            PayeeRef::Phone(phone) => self.store.user_by_phone(phone.as_str()).await?,
+            PayeeRef::Id(id) => self.store.user(*id).await?,
+            PayeeRef::Unparsable(_) => None,
+        };
+        let arrival_text = command.arrival.map_or("", Arrival::as_str);
+        let acceptance_text = if command.acceptance_required { "required" } else { "" };
+        let hash = request_hash(&[
+            OperationKind::Transfer.as_str(),
+            &payee_key_text(&command.payee, payee.as_ref()),
+            &command.amount_fen.to_string(),
+            command.note.as_deref().unwrap_or(""),
+            arrival_text,
+            acceptance_text,
+        ]);
+        let claim = IdempotencyClaim { caller: command.payer.id, key: command.idempotency_key.clone(), request_hash: hash };
+        if let Some(answer) = self.answer_from_idempotency(&claim, OperationKind::Transfer).await? {
+            return Ok(answer);
+        }
+        let checked = match self.check_transfer(&command, payee) {
+            Ok(checked) => checked,
+            Err(refusal) => return Ok(Outcome::Refused(refusal)),
+        };
+        let now_us = self.clock.now_us();
+        let checks = serde_json::json!({
+            "payer_verified": true,
+            "payee_verified": checked.payee.verified(),
+            "payee_masked_name_shown": checked.payee.masked_name,
+            "payee_requires_acceptance": checked.payee.require_acceptance,
+            "warnings": [],
+        });
+        let record = TransferRecord {
+            id: OperationId::new(),
+            payer: command.payer.id,
+            payee: checked.payee.id,
+            payer_account: checked.payer_wallet,
+            payee_account: checked.payee_wallet,
+            amount_fen: checked.amount.fen(),
+            currency: Currency::Cny,
+            note: checked.note,
+            status: checked.mode.initial_status(),
+            mode: checked.mode,
+            created_at_us: now_us,
+            updated_at_us: now_us,
+            checks: checks.to_string(),
+        };
+        let outcome = self.store.create_transfer(claim, record).await?;
+        let label = match &outcome {
+            Outcome::Created(_) => "created",
+            Outcome::Replayed(_) => "replayed",
+            Outcome::Refused(_) => "refused",
+        };
+        metrics::counter!("recourse_transfers_total", "outcome" => label).increment(1);
+        Ok(outcome)
+    }
+
+    /// Step 1 of the check order: the key already answers this request.
+    async fn answer_from_idempotency<T>(&self, claim: &IdempotencyClaim, kind: OperationKind) -> Result<Option<Outcome<T>>, ServiceError>
+    where
+        T: Replayable,
+    {
+        let Some(existing) = self.store.idempotency_record(claim.caller, claim.key.clone()).await? else {
+            return Ok(None);
+        };
+        if existing.request_hash != claim.request_hash || existing.op_kind != kind {
+            return Ok(Some(Outcome::Refused(Refusal::IdempotencyKeyReused)));
+        }
+        match T::load(self, existing.op_id).await? {
+            Some(original) => Ok(Some(Outcome::Replayed(original))),
+            None => Err(ServiceError::Store(recourse_store::StoreError::corrupt("idempotency record points at a missing operation"))),
+        }
+    }
+
+    /// Steps 2–7 of the check order, over the payee `command.payee` named.
+    fn check_transfer(&self, command: &TransferCommand, payee: Option<UserRecord>) -> Result<CheckedTransfer, Refusal> {
+        let payer = &command.payer;
+        let Some(payer_wallet) = payer.wallet else {
+            return Err(Refusal::NoWallet);
+        };
+        let amount = Amount::from_fen(command.amount_fen, self.config.limits.transfer_max_fen)?;
+        let note = match &command.note {
+            Some(note) => match clean_line(note, NOTE_MAX_CHARS, true) {
+                Ok(note) => Some(note).filter(|n| !n.is_empty()),
+                Err(error) => return Err(Refusal::InvalidNote { reason: error.to_string() }),
+            },
+            None => None,
+        };
+        if !payer.verified() {
+            return Err(Refusal::NotVerified);
+        }
+        check_transfer(party(payer), payee.as_ref().map(|p| (party(p), p.id == payer.id)))?;
+        let Some((payee, payee_wallet)) = payee.and_then(|p| p.wallet.map(|wallet| (p, wallet))) else {
+            return Err(Refusal::PayeeCannotReceive);
+        };
+        let options = TransferOptions {
+            arrival: command.arrival,
+            acceptance_required: command.acceptance_required,
+            payer_default_arrival: payer.default_arrival,
+            payee_requires_acceptance: payee.require_acceptance,
+        };
+        let window_us = self.config.limits.acceptance_window_seconds.saturating_mul(1_000_000);
+        let mode = plan(options, self.clock.now_us(), window_us)?;
+        Ok(CheckedTransfer { payer_wallet, payee, payee_wallet, amount, note, mode })
+    }
+
+    /// A transfer as `viewer` may see it: its payer, its payee, or staff.
+    pub async fn transfer_for(&self, viewer: &UserRecord, transfer: OperationId) -> Result<Option<TransferDetails>, ServiceError> {
+        let details = self.store.transfer(transfer).await?;
+        Ok(details.filter(|d| d.transfer.payer == viewer.id || d.transfer.payee == viewer.id || viewer.role.is_staff()))
+    }
+
+    /// The payer revokes, or the payee accepts or declines. Anyone who may
+    /// not ask for `event` on this transfer learns nothing: `NotFound`.
+    pub async fn act_on_transfer(&self, caller: &UserRecord, transfer: OperationId, event: TransferEvent) -> Result<TransitionOutcome, ServiceError> {
+        let Some(details) = self.store.transfer(transfer).await? else {
+            return Ok(TransitionOutcome::NotFound);
+        };
+        let actor = if caller.id == details.transfer.payer {
+            Actor::Payer
+        } else if caller.id == details.transfer.payee {
+            Actor::Payee
+        } else {
+            return Ok(TransitionOutcome::NotFound);
+        };
+        if !may_request(actor, event) {
+            return Ok(TransitionOutcome::NotFound);
+        }
+        let outcome = self.store.transition_transfer(transfer, event, actor, None, self.clock.now_us()).await?;
+        if let TransitionOutcome::Moved(_) = &outcome {
+            metrics::counter!("recourse_transfer_transitions_total", "event" => event.as_str()).increment(1);
+        }
+        Ok(outcome)
+    }
+
+    /// A top-up (bank → wallet) or withdrawal (wallet → bank), in the same
+    /// check order as transfers.
+    pub async fn bank_movement(&self, command: BankMovementCommand) -> Result<Outcome<BankMovementRecord>, ServiceError> {
+        let kind = command.kind;
+        assert!(matches!(kind, OperationKind::Topup | OperationKind::Withdrawal));
+        let hash = request_hash(&[kind.as_str(), &command.card_text, &command.amount_fen.to_string()]);
+        let claim = IdempotencyClaim { caller: command.customer.id, key: command.idempotency_key.clone(), request_hash: hash };
+        if let Some(answer) = self.answer_from_idempotency(&claim, kind).await? {
+            return Ok(answer);
+        }
+        let Some(wallet) = command.customer.wallet else {
+            return Ok(Outcome::Refused(Refusal::NoWallet));
+        };
+        let limit_fen = match kind {
+            OperationKind::Topup => self.config.limits.topup_max_fen,
+            _ => self.config.limits.withdrawal_max_fen,
+        };
+        let amount = match Amount::from_fen(command.amount_fen, limit_fen) {
+            Ok(amount) => amount,
+            Err(error) => return Ok(Outcome::Refused(error.into())),
+        };
+        if let Err(refusal) = check_bank_movement(party(&command.customer), command.card.is_some()) {
+            return Ok(Outcome::Refused(refusal));
+        }
+        let Some(card) = command.card else {
+            return Ok(Outcome::Refused(Refusal::CardNotFound));
+        };
+        let record = BankMovementRecord {
+            id: OperationId::new(),
+            kind,
+            user: command.customer.id,
+            card,
+            account: wallet,
+            amount_fen: amount.fen(),
+            currency: Currency::Cny,
+            created_at_us: self.clock.now_us(),
+        };
+        let outcome = self.store.create_bank_movement(claim, record).await?;
+        metrics::counter!("recourse_bank_movements_total", "kind" => kind.as_str(), "replayed" => if outcome.is_replay() { "true" } else { "false" }).increment(1);
+        Ok(outcome)
+    }
+
+    /// How the customer's transfers travel by default, and whether transfers
+    /// to them wait for their acceptance.
+    pub async fn set_transfer_preferences(&self, user: UserId, default_arrival: Option<Arrival>, require_acceptance: Option<bool>) -> Result<UserRecord, ServiceError> {
+        Ok(self.store.set_transfer_preferences(user, default_arrival, require_acceptance).await?)
+    }
+}
+
+/// An operation that a replayed idempotency key can load in its current state.
+trait Replayable: Sized {
+    async fn load(service: &Service, id: OperationId) -> Result<Option<Self>, ServiceError>;
+}
+
+impl Replayable for TransferDetails {
+    async fn load(service: &Service, id: OperationId) -> Result<Option<Self>, ServiceError> {
+        Ok(service.store.transfer(id).await?)
+    }
+}
+
+impl Replayable for BankMovementRecord {
+    async fn load(service: &Service, id: OperationId) -> Result<Option<Self>, ServiceError> {
+        Ok(service.store.bank_movement(id).await?)
+    }
+}

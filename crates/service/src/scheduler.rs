@@ -1,0 +1,97 @@
+//! The durable scheduler. Due times live in the store (`due_work`), never in
+//! memory: a transfer in flight gets its deadline in the transaction that
+//! creates it, and loses it in the transaction that moves it on.
+//!
+//! Every `recourse serve` runs [`spawn`]: each `scheduler_interval_ms` it
+//! reads what is due on the service clock and fires each deadline's event
+//! through the same transition as a payer's revoke or a payee's accept. Two
+//! processes may read the same due row; the transition updates a transfer
+//! only if it is still in the status it was read in, under its account
+//! locks, so exactly one of them moves it and money moves once — the same
+//! rule that gives a revoke racing an arrival exactly one winner. After a
+//! crash or downtime, the first round runs everything overdue. The test
+//! clock's `POST /v1/test/clock` calls [`run_due`] before it answers.
+
+use std::time::Duration;
+
+use recourse_domain::transfer::Actor;
+use recourse_store::TransitionOutcome;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::{Service, ServiceError};
+
+/// Due rows read per round.
+const DUE_BATCH_MAX: i64 = 256;
+/// Rounds per call: bounds one call's work even if due work keeps appearing.
+const ROUNDS_MAX: u32 = 64;
+
+/// Run every action due at the service clock's now. Returns how many moved a
+/// transfer (a deadline another process met first counts nothing).
+pub async fn run_due(service: &Service) -> Result<u64, ServiceError> {
+    let mut moved = 0;
+    for _ in 0..ROUNDS_MAX {
+        let now_us = service.clock.now_us();
+        let due = service.store.due_transfers(now_us, DUE_BATCH_MAX).await?;
+        if due.is_empty() {
+            break;
+        }
+        let read = due.len();
+        // Concurrently, so that the writer commits them in groups.
+        let mut tasks = JoinSet::new();
+        for (transfer, event) in due {
+            let store = service.store.clone();
+            tasks.spawn(async move { (transfer, event, store.transition_transfer(transfer, event, Actor::System, None, now_us).await) });
+        }
+        let mut progressed = 0;
+        while let Some(joined) = tasks.join_next().await {
+            let (transfer, event, outcome) = joined.map_err(|e| ServiceError::Store(recourse_store::StoreError::Database(format!("scheduler task failed: {e}"))))?;
+            match outcome? {
+                TransitionOutcome::Moved(_) => {
+                    moved += 1;
+                    progressed += 1;
+                    metrics::counter!("recourse_scheduled_transitions_total", "event" => event.as_str()).increment(1);
+                }
+                // Another process, or the payer or payee, got there first.
+                TransitionOutcome::AlreadyDone(_) | TransitionOutcome::Illegal(_) | TransitionOutcome::NotFound => {
+                    tracing::debug!(%transfer, event = event.as_str(), "due work was already met");
+                }
+            }
+        }
+        if progressed == 0 && read > 0 {
+            // Rows that were due but moved nothing were met by someone else
+            // in the meantime; the next round reads what is left.
+            tokio::task::yield_now().await;
+        }
+        if read < DUE_BATCH_MAX as usize {
+            break;
+        }
+    }
+    Ok(moved)
+}
+
+/// Run the scheduler until `shutdown` turns true (or its sender is gone).
+pub fn spawn(service: Service, mut shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    let interval = Duration::from_millis(service.config.scheduler_interval_ms);
+    tokio::spawn(async move {
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let round = async {
+                service.sync_test_clock().await?;
+                run_due(&service).await
+            };
+            match round.await {
+                Ok(0) => {}
+                Ok(moved) => tracing::info!(moved, "scheduler ran due work"),
+                Err(error) => tracing::warn!(%error, "scheduler round failed; retrying next round"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                changed = shutdown.changed() => if changed.is_err() { break },
+            }
+        }
+        tracing::info!("scheduler stopped");
+    })
+}
