@@ -133,10 +133,13 @@ impl From<ServiceError> for ApiError {
     }
 }
 
-/// A transition that is no longer possible: 409 with the transfer's status.
-pub fn illegal_transition(current_status: &str) -> ApiError {
+/// A transition that is no longer possible: 409 with the transfer as it is
+/// now. Its status is `current_status` (and `transfer.status`): the
+/// problem's own `status` member is the HTTP status, as RFC 9457 defines it.
+pub fn illegal_transition(current_status: &str, transfer: Value) -> ApiError {
     ApiError::new(StatusCode::CONFLICT, "illegal-transition", "Transition not possible", format!("the transfer is {current_status}; that is no longer possible"))
-        .with("status", current_status)
+        .with("current_status", current_status)
+        .with("transfer", transfer)
 }
 
 impl From<JsonRejection> for ApiError {

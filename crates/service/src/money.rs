@@ -213,6 +213,16 @@ impl Service {
         Ok(details.filter(|d| d.transfer.payer == viewer.id || d.transfer.payee == viewer.id || viewer.role.is_staff()))
     }
 
+    /// The transfers in and out of `viewer`'s wallet (in flight included),
+    /// newest first, each with the journal position to page from. Staff hold
+    /// no wallet, so no money moved through them.
+    pub async fn transfer_history(&self, viewer: &UserRecord, before_seq: Option<i64>, limit: i64) -> Result<Vec<(i64, TransferRecord)>, ServiceError> {
+        let Some(wallet) = viewer.wallet else {
+            return Ok(Vec::new());
+        };
+        Ok(self.store.transfers_of(wallet, before_seq, limit).await?)
+    }
+
     /// The payer revokes, or the payee accepts or declines. Anyone who may
     /// not ask for `event` on this transfer learns nothing: `NotFound`.
     pub async fn act_on_transfer(&self, caller: &UserRecord, transfer: OperationId, event: TransferEvent) -> Result<TransitionOutcome, ServiceError> {

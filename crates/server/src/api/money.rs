@@ -160,7 +160,10 @@ async fn act(state: &AppState, caller: &Caller, id: &str, event: TransferEvent) 
     let id: OperationId = id.parse().map_err(|_| transfer_not_found())?;
     match state.act_on_transfer(&caller.user, id, event).await? {
         TransitionOutcome::Moved(details) | TransitionOutcome::AlreadyDone(details) => Ok(Json(TransferView::new(&details, Some(caller.user.id))).into_response()),
-        TransitionOutcome::Illegal(details) => Err(illegal_transition(details.transfer.status.as_str())),
+        TransitionOutcome::Illegal(details) => {
+            let view = serde_json::to_value(TransferView::new(&details, Some(caller.user.id))).map_err(ApiError::internal)?;
+            Err(illegal_transition(details.transfer.status.as_str(), view))
+        }
         TransitionOutcome::NotFound => Err(transfer_not_found()),
     }
 }
@@ -170,7 +173,7 @@ async fn act(state: &AppState, caller: &Caller, id: &str, event: TransferEvent) 
     params(("id" = String, Path, description = "transfer id")),
     responses((status = 200, body = TransferView, description = "revoked (or already revoked)"),
               (status = 404, description = "no such transfer, or you are not its payer", body = Problem, content_type = "application/problem+json"),
-              (status = 409, description = "illegal-transition: the transfer has moved on; `status` says where", body = Problem, content_type = "application/problem+json")))]
+              (status = 409, description = "illegal-transition: the transfer has moved on; `current_status` says where, `transfer` is the transfer as it is", body = Problem, content_type = "application/problem+json")))]
 pub async fn revoke_transfer(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     act(&state, &caller, &id, TransferEvent::Revoke).await
 }
@@ -227,11 +230,7 @@ pub async fn list_transfers(State(state): State<AppState>, caller: Caller, ApiQu
         }
         None => None,
     };
-    // Staff hold no wallet, so no money moved through them.
-    let Some(wallet) = caller.user.wallet else {
-        return Ok(Json(TransferPage { transfers: Vec::new(), next_cursor: None }));
-    };
-    let mut records = state.store.transfers_of(wallet, before_seq, limit + 1).await?;
+    let mut records = state.transfer_history(&caller.user, before_seq, limit + 1).await?;
     let more = records.len() as i64 > limit;
     records.truncate(limit as usize);
     let next_cursor = if more { records.last().map(|(seq, _)| URL_SAFE_NO_PAD.encode(seq.to_be_bytes())) } else { None };

@@ -235,6 +235,30 @@ impl TestApp {
         self.post_idem("/v1/transfers", &from.token, key, json!({"payee_id": to.id, "amount": amount})).await
     }
 
+    /// A transfer with extra request fields (`arrival`, `acceptance`, …).
+    pub async fn send(&self, from: &Customer, to: &Customer, amount: i64, key: &str, extra: Value) -> Reply {
+        let mut body = json!({"payee_id": to.id, "amount": amount});
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        self.post_idem("/v1/transfers", &from.token, key, body).await
+    }
+
+    /// `POST /v1/transfers/{id}/{action}` (revoke, accept, decline): no body, no key.
+    pub async fn act(&self, customer: &Customer, transfer_id: &str, action: &str) -> Reply {
+        self.request(reqwest::Method::POST, &format!("/v1/transfers/{transfer_id}/{action}"), Some(&customer.token), None, None).await
+    }
+
+    /// `(available, held, total)` of a customer's wallet.
+    pub async fn balance(&self, customer: &Customer) -> (i64, i64, i64) {
+        let me = self.get("/v1/me", &customer.token).await;
+        assert_eq!(me.status, 200, "{}", me.body);
+        let b = &me.body["balance"];
+        let figures = (b["available"].as_i64().unwrap(), b["held"].as_i64().unwrap(), b["total"].as_i64().unwrap());
+        assert_eq!(figures.0 + figures.1, figures.2, "available + held = total");
+        figures
+    }
+
     pub async fn available(&self, customer: &Customer) -> i64 {
         let me = self.get("/v1/me", &customer.token).await;
         assert_eq!(me.status, 200);
