@@ -121,11 +121,12 @@ impl Service {
         if let Some(answer) = self.answer_from_idempotency(&claim, OperationKind::Transfer).await? {
             return Ok(answer);
         }
-        let checked = match self.check_transfer(&command, payee) {
+        // One instant for the whole request: the deadlines are measured from it.
+        let now_us = self.clock.now_us();
+        let checked = match self.check_transfer(&command, payee, now_us) {
             Ok(checked) => checked,
             Err(refusal) => return Ok(Outcome::Refused(refusal)),
         };
-        let now_us = self.clock.now_us();
         let checks = serde_json::json!({
             "payer_verified": true,
             "payee_verified": checked.payee.verified(),
@@ -176,7 +177,7 @@ impl Service {
     }
 
     /// Steps 2–7 of the check order, over the payee `command.payee` named.
-    fn check_transfer(&self, command: &TransferCommand, payee: Option<UserRecord>) -> Result<CheckedTransfer, Refusal> {
+    fn check_transfer(&self, command: &TransferCommand, payee: Option<UserRecord>, now_us: i64) -> Result<CheckedTransfer, Refusal> {
         let payer = &command.payer;
         let Some(payer_wallet) = payer.wallet else {
             return Err(Refusal::NoWallet);
@@ -203,7 +204,7 @@ impl Service {
             payee_requires_acceptance: payee.require_acceptance,
         };
         let window_us = self.config.limits.acceptance_window_seconds.saturating_mul(1_000_000);
-        let mode = plan(options, self.clock.now_us(), window_us)?;
+        let mode = plan(options, now_us, window_us)?;
         Ok(CheckedTransfer { payer_wallet, payee, payee_wallet, amount, note, mode })
     }
 
