@@ -64,9 +64,27 @@ impl PgScratch {
     }
 }
 
-pub struct TestApp {
+/// Talks HTTP to one server: every request helper lives here.
+#[derive(Clone)]
+pub struct TestClient {
     pub base: String,
     pub client: reqwest::Client,
+}
+
+impl TestClient {
+    pub fn new(base: &str) -> TestClient {
+        TestClient { base: base.to_owned(), client: reqwest::Client::new() }
+    }
+
+    /// The same client, talking to another server.
+    pub fn at(&self, base: &str) -> TestClient {
+        TestClient { base: base.to_owned(), client: self.client.clone() }
+    }
+}
+
+/// A server on a fresh store; derefs to its [`TestClient`].
+pub struct TestApp {
+    pub http: TestClient,
     pub store: Store,
     pub state: AppState,
     pub kind: StoreKind,
@@ -138,7 +156,7 @@ pub async fn spawn_app_with(kind: StoreKind, config: ServiceConfig) -> Option<Te
     };
     let store = open_store(kind, dir.as_ref(), pg.as_ref()).await;
     let (base, state, shutdown) = serve_on(store.clone(), config).await;
-    Some(TestApp { base, client: reqwest::Client::new(), store, state, kind, _dir: dir, pg, shutdown: Some(shutdown) })
+    Some(TestApp { http: TestClient::new(&base), store, state, kind, _dir: dir, pg, shutdown: Some(shutdown) })
 }
 
 pub struct Reply {
@@ -157,7 +175,14 @@ impl Reply {
     }
 }
 
-impl TestApp {
+impl std::ops::Deref for TestApp {
+    type Target = TestClient;
+    fn deref(&self) -> &TestClient {
+        &self.http
+    }
+}
+
+impl TestClient {
     pub async fn request(&self, method: reqwest::Method, path: &str, token: Option<&str>, key: Option<&str>, body: Option<Value>) -> Reply {
         let mut request = self.client.request(method, format!("{}{}", self.base, path));
         if let Some(token) = token {
@@ -269,6 +294,9 @@ impl TestApp {
         self.post("/v1/test/clock", None, json!({"advance_seconds": seconds})).await
     }
 
+}
+
+impl TestApp {
     /// The scratch PostgreSQL database of this app (PostgreSQL apps only).
     pub fn pg(&self) -> &PgScratch {
         self.pg.as_ref().expect("a PostgreSQL test app")
