@@ -38,11 +38,18 @@ pub enum BenchCommand {
         /// Warm-up before measuring.
         #[arg(long, default_value_t = 2)]
         warmup_seconds: u64,
+        /// Percentage of transfers sent with `"arrival": "2h"`. Above 0 the
+        /// server runs on the test clock, which moves two hours every half
+        /// second so that delayed transfers arrive (through the scheduler)
+        /// during the run; that also adds one read per request (the clock
+        /// offset), so compare such runs with each other.
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
+        delayed_percent: u8,
     },
 }
 
 pub async fn run(mut settings: Settings, explicit_data_dir: bool, command: BenchCommand) -> anyhow::Result<()> {
-    let BenchCommand::Transfers { accounts, clients, seconds, warmup_seconds } = command;
+    let BenchCommand::Transfers { accounts, clients, seconds, warmup_seconds, delayed_percent } = command;
     anyhow::ensure!(accounts >= 2 && clients >= 1 && accounts >= clients, "need at least 2 accounts and no more clients than accounts");
     anyhow::ensure!((1..=3600).contains(&seconds), "seconds is 1 to 3600");
     let _scratch;
@@ -63,7 +70,7 @@ pub async fn run(mut settings: Settings, explicit_data_dir: bool, command: Bench
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let server_settings = settings.clone();
     tokio::spawn(async move {
-        let args = ServeArgs { listen: Some("127.0.0.1:0".into()), test_clock: false };
+        let args = ServeArgs { listen: Some("127.0.0.1:0".into()), test_clock: delayed_percent > 0 };
         if let Err(error) = crate::serve(server_settings, args, key, Some(ready_tx)).await {
             eprintln!("bench server failed: {error:#}");
         }
@@ -103,7 +110,8 @@ pub async fn run(mut settings: Settings, explicit_data_dir: bool, command: Bench
                 if *payee == own_id {
                     payee = &ids[((seed + 1) % ids.len() as u64) as usize];
                 }
-                let body = format!(r#"{{"payee_id":"{payee}","amount":{}}}"#, 1 + seed % 100);
+                let arrival = if (seed >> 32) % 100 < u64::from(delayed_percent) { r#","arrival":"2h""# } else { "" };
+                let body = format!(r#"{{"payee_id":"{payee}","amount":{}{arrival}}}"#, 1 + seed % 100);
                 // Time-ordered keys, as clients generating UUID v7 keys send them.
                 let key = uuid::Uuid::now_v7().simple().to_string();
                 let started = Instant::now();
@@ -119,6 +127,21 @@ pub async fn run(mut settings: Settings, explicit_data_dir: bool, command: Bench
             anyhow::Ok((latencies_us, errors))
         }));
     }
+    // Delayed transfers arrive during the run: the test clock moves two hours
+    // every half second, and each move runs everything that became due.
+    let clock = (delayed_percent > 0).then(|| {
+        let (stop, base, client) = (Arc::clone(&stop), base.clone(), client.clone());
+        tokio::spawn(async move {
+            let mut arrived = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let reply = client.post(format!("{base}/v1/test/clock")).json(&serde_json::json!({"advance_seconds": 7200})).send().await?;
+                anyhow::ensure!(reply.status() == 200, "advancing the bench clock failed: {}", reply.status());
+                arrived += reply.json::<serde_json::Value>().await?["ran"].as_u64().unwrap_or(0);
+            }
+            anyhow::Ok(arrived)
+        })
+    });
     tokio::time::sleep(Duration::from_secs(warmup_seconds)).await;
     measuring.store(true, Ordering::Relaxed);
     let started = Instant::now();
@@ -133,6 +156,10 @@ pub async fn run(mut settings: Settings, explicit_data_dir: bool, command: Bench
         latencies.append(&mut l);
         errors += e;
     }
+    let arrived = match clock {
+        Some(clock) => Some(clock.await??),
+        None => None,
+    };
     latencies.sort_unstable();
     let pct = |p: f64| -> f64 {
         if latencies.is_empty() {
@@ -148,6 +175,9 @@ pub async fn run(mut settings: Settings, explicit_data_dir: bool, command: Bench
     println!("durability:   {durability}; group commit up to {} operations", settings.store.batch_max);
     println!("accounts:     {accounts}   clients: {clients}   measured: {elapsed:.1}s (after {warmup_seconds}s warm-up)");
     println!("transfers:    {} ok, {errors} failed", latencies.len());
+    if let Some(arrived) = arrived {
+        println!("delayed:      {delayed_percent}% sent with arrival 2h; {arrived} arrived during the run (scheduler on the test clock)");
+    }
     println!("throughput:   {:.0} transfers/s", latencies.len() as f64 / elapsed);
     println!("latency ms:   p50 {:.2}   p99 {:.2}   p99.9 {:.2}   max {:.2}", pct(0.50), pct(0.99), pct(0.999), pct(1.0));
     println!("ledger audit: {} ({} journal rows, {} operations)", if audit.is_sound() { "sound" } else { "PROBLEMS" }, audit.journal_rows, audit.operations);

@@ -4,7 +4,9 @@
 //! always gets the same answer:
 //! 1. idempotency: a key this caller already used for the same request gets
 //!    the original result in its current state, whatever the checks below
-//!    would say now; the key with a different request is `IdempotencyKeyReused`;
+//!    would say now; the key with a different request is `IdempotencyKeyReused`
+//!    (consulted when a pre-check refuses, and inside the write transaction
+//!    otherwise: the same answers, without a read on the accepted path);
 //! 2. the caller holds a wallet; 3. amount (against today's product limit);
 //! 4. note; 5. real-name verification; 6. payee (or card); 7. the transfer's
 //!    options (acceptance with a delay is refused);
@@ -118,14 +120,11 @@ impl Service {
             acceptance_text,
         ]);
         let claim = IdempotencyClaim { caller: command.payer.id, key: command.idempotency_key.clone(), request_hash: hash };
-        if let Some(answer) = self.answer_from_idempotency(&claim, OperationKind::Transfer).await? {
-            return Ok(answer);
-        }
         // One instant for the whole request: the deadlines are measured from it.
         let now_us = self.clock.now_us();
         let checked = match self.check_transfer(&command, payee, now_us) {
             Ok(checked) => checked,
-            Err(refusal) => return Ok(Outcome::Refused(refusal)),
+            Err(refusal) => return self.refuse_unless_replay(&claim, OperationKind::Transfer, refusal).await,
         };
         let checks = serde_json::json!({
             "payer_verified": true,
@@ -159,19 +158,24 @@ impl Service {
         Ok(outcome)
     }
 
-    /// Step 1 of the check order: the key already answers this request.
-    async fn answer_from_idempotency<T>(&self, claim: &IdempotencyClaim, kind: OperationKind) -> Result<Option<Outcome<T>>, ServiceError>
+    /// Step 1 of the check order, for a request a pre-check refused: the
+    /// key answers first if it already holds this request (a replay) or
+    /// another one (a conflict). The pre-checks only read, so running them
+    /// first and consulting the key only when they refuse gives exactly the
+    /// answers of "key first" — and spares every accepted request a read.
+    /// (An accepted request's key is decided inside its write transaction.)
+    async fn refuse_unless_replay<T>(&self, claim: &IdempotencyClaim, kind: OperationKind, refusal: Refusal) -> Result<Outcome<T>, ServiceError>
     where
         T: Replayable,
     {
         let Some(existing) = self.store.idempotency_record(claim.caller, claim.key.clone()).await? else {
-            return Ok(None);
+            return Ok(Outcome::Refused(refusal));
         };
         if existing.request_hash != claim.request_hash || existing.op_kind != kind {
-            return Ok(Some(Outcome::Refused(Refusal::IdempotencyKeyReused)));
+            return Ok(Outcome::Refused(Refusal::IdempotencyKeyReused));
         }
         match T::load(self, existing.op_id).await? {
-            Some(original) => Ok(Some(Outcome::Replayed(original))),
+            Some(original) => Ok(Outcome::Replayed(original)),
             None => Err(ServiceError::Store(recourse_store::StoreError::corrupt("idempotency record points at a missing operation"))),
         }
     }
@@ -254,25 +258,9 @@ impl Service {
         assert!(matches!(kind, OperationKind::Topup | OperationKind::Withdrawal));
         let hash = request_hash(&[kind.as_str(), &command.card_text, &command.amount_fen.to_string()]);
         let claim = IdempotencyClaim { caller: command.customer.id, key: command.idempotency_key.clone(), request_hash: hash };
-        if let Some(answer) = self.answer_from_idempotency(&claim, kind).await? {
-            return Ok(answer);
-        }
-        let Some(wallet) = command.customer.wallet else {
-            return Ok(Outcome::Refused(Refusal::NoWallet));
-        };
-        let limit_fen = match kind {
-            OperationKind::Topup => self.config.limits.topup_max_fen,
-            _ => self.config.limits.withdrawal_max_fen,
-        };
-        let amount = match Amount::from_fen(command.amount_fen, limit_fen) {
-            Ok(amount) => amount,
-            Err(error) => return Ok(Outcome::Refused(error.into())),
-        };
-        if let Err(refusal) = check_bank_movement(party(&command.customer), command.card.is_some()) {
-            return Ok(Outcome::Refused(refusal));
-        }
-        let Some(card) = command.card else {
-            return Ok(Outcome::Refused(Refusal::CardNotFound));
+        let (wallet, card, amount) = match self.check_bank_movement(&command) {
+            Ok(checked) => checked,
+            Err(refusal) => return self.refuse_unless_replay(&claim, kind, refusal).await,
         };
         let record = BankMovementRecord {
             id: OperationId::new(),
@@ -287,6 +275,20 @@ impl Service {
         let outcome = self.store.create_bank_movement(claim, record).await?;
         metrics::counter!("recourse_bank_movements_total", "kind" => kind.as_str(), "replayed" => if outcome.is_replay() { "true" } else { "false" }).increment(1);
         Ok(outcome)
+    }
+
+    /// Steps 2–6 for a top-up or withdrawal: the wallet, the amount, the
+    /// verification, a card id this service could have issued.
+    fn check_bank_movement(&self, command: &BankMovementCommand) -> Result<(AccountId, CardId, Amount), Refusal> {
+        let wallet = command.customer.wallet.ok_or(Refusal::NoWallet)?;
+        let limit_fen = match command.kind {
+            OperationKind::Topup => self.config.limits.topup_max_fen,
+            _ => self.config.limits.withdrawal_max_fen,
+        };
+        let amount = Amount::from_fen(command.amount_fen, limit_fen)?;
+        check_bank_movement(party(&command.customer), command.card.is_some())?;
+        let card = command.card.ok_or(Refusal::CardNotFound)?;
+        Ok((wallet, card, amount))
     }
 
     /// How the customer's transfers travel by default, and whether transfers
