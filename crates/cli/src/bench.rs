@@ -187,7 +187,7 @@ pub async fn run(mut settings: Settings, explicit_data_dir: bool, command: Bench
 
 /// Create `accounts` verified customers with money; return (phone, id) of all of them.
 async fn seed(store: &Store, vault: &Vault, accounts: usize) -> anyhow::Result<Vec<(String, String)>> {
-    let password_hash = recourse_server::auth::hash_password(&PasswordHashing::cheap_for_tests(), "bench-password").map_err(|e| anyhow::anyhow!(e.detail))?;
+    let password_hash = recourse_service::passwords::hash_password(&PasswordHashing::cheap_for_tests(), "bench-password")?;
     let run_prefix = (uuid::Uuid::now_v7().as_u128() % 90) as u64 + 10;
     let mut out = Vec::with_capacity(accounts);
     let chunk = 256;

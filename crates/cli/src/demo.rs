@@ -82,16 +82,15 @@ pub async fn run(mut settings: Settings, default_dir: bool, args: ServeArgs) -> 
 
 async fn create_staff(settings: &Settings) -> anyhow::Result<()> {
     let store = open_store(settings).await?;
-    let state = recourse_server::app_state(store.clone(), settings.service_config(recourse_service::vault::random_key(), false))?;
+    // Staff records carry no identity data, so a throwaway key is enough here.
+    let service = recourse_service::Service::new(store.clone(), settings.service_config(recourse_service::vault::random_key(), false)).map_err(anyhow::Error::msg)?;
     for (phone, role) in STAFF {
         let phone = Phone::parse(phone)?;
         if store.user_by_phone(phone.as_str()).await?.is_some() {
             continue;
         }
         let nickname = Nickname::parse(role.as_str())?;
-        recourse_server::api::accounts::create_account(&state, &phone, DEMO_PASSWORD, &nickname, *role, None)
-            .await
-            .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.detail))?;
+        service.create_account(&phone, DEMO_PASSWORD, &nickname, *role, None).await?.map_err(|refusal| anyhow::anyhow!("{refusal}"))?;
     }
     Ok(())
 }

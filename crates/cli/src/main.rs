@@ -172,10 +172,8 @@ async fn admin(settings: Settings, command: AdminCommand) -> anyhow::Result<()> 
             let store = open_store(&settings).await?;
             // Staff records carry no identity data, so a throwaway key is enough here.
             let config = settings.service_config(recourse_service::vault::random_key(), false);
-            let state = recourse_server::app_state(store, config)?;
-            let user = recourse_server::api::accounts::create_account(&state, &phone, &password, &nickname, role, None)
-                .await
-                .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.detail))?;
+            let service = recourse_service::Service::new(store, config).map_err(anyhow::Error::msg)?;
+            let user = service.create_account(&phone, &password, &nickname, role, None).await?.map_err(|refusal| anyhow::anyhow!("{refusal}"))?;
             println!("created {} {} ({})", role.as_str(), user.id, phone.masked());
         }
     }

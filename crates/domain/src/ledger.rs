@@ -9,6 +9,7 @@
 //!   reserve writes the pair (payer −x, payee +x); settling or releasing it
 //!   writes the reverse pair, so every operation's pending rows also sum to
 //!   zero, and an ended hold leaves nothing pending.
+//!
 //! An account's `held` (what its available balance excludes) is the debit side
 //! of its open reserves, and is re-derived from the journal by [`held_delta_fen`].
 //!

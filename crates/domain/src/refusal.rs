@@ -55,6 +55,46 @@ impl From<crate::transfer::ConflictingOptions> for Refusal {
     }
 }
 
+/// Every way an account operation (registration, login, verification, cards,
+/// profile changes) is refused: a business answer, returned as a value and
+/// mapped once to a problem type. Each operation checks in the order its
+/// doc comment gives.
+#[derive(Clone, Debug, PartialEq, Eq, Error, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountRefusal {
+    #[error("a password has {min_chars} to {max_chars} characters")]
+    PasswordLength { min_chars: usize, max_chars: usize },
+    #[error("a password cannot be one character repeated")]
+    PasswordRepeated,
+    #[error("that phone number is already registered")]
+    PhoneTaken,
+    /// Wrong phone number or wrong password: the two look the same.
+    #[error("the phone number or password is wrong")]
+    InvalidCredentials,
+    #[error("logins for this phone number are paused after repeated failures; try again later")]
+    TooManyAttempts { retry_after_seconds: i64 },
+    #[error("this action is for customers; staff accounts hold no money")]
+    NotCustomer,
+    #[error("this account is already verified")]
+    AlreadyVerified,
+    #[error("the identity number's birth date is in the future")]
+    BornInTheFuture,
+    #[error("real-name verification requires an age of at least {min_age_years}")]
+    BelowMinimumAge { min_age_years: i16 },
+    #[error("the identity provider does not confirm this name and number")]
+    IdentityNotConfirmed,
+    #[error("this identity is already verified on the maximum number of accounts")]
+    IdentityLimitReached,
+    #[error("real-name verification is required first")]
+    NotVerified,
+    #[error("the card holder's name must be the account's verified legal name")]
+    CardHolderMismatch,
+    #[error("this card is already bound to this account")]
+    CardAlreadyBound,
+    #[error("the nickname and avatar can change only a limited number of times a day")]
+    TooManyChanges { retry_after_seconds: i64 },
+}
+
 /// What the pre-checks know about the parties before the write.
 #[derive(Clone, Copy, Debug)]
 pub struct Party {

@@ -45,12 +45,12 @@ fn vault_encrypt_decrypt(bencher: divan::Bencher) {
 
 #[divan::bench]
 fn session_token_hash(bencher: divan::Bencher) {
-    let (token, _) = recourse_server::auth::new_token();
-    bencher.bench(|| recourse_server::auth::hash_token(divan::black_box(&token)));
+    let (token, _) = recourse_service::passwords::new_token();
+    bencher.bench(|| recourse_service::passwords::hash_token(divan::black_box(&token)));
 }
 
 /// The cost of one login or registration with the production Argon2id settings.
 #[divan::bench(sample_count = 10, sample_size = 1)]
 fn password_hash_production_settings() -> bool {
-    recourse_server::auth::hash_password(&PasswordHashing::default(), divan::black_box("correct horse battery")).is_ok()
+    recourse_service::passwords::hash_password(&PasswordHashing::default(), divan::black_box("correct horse battery")).is_ok()
 }

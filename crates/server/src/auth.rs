@@ -1,75 +1,14 @@
-//! Sessions and passwords.
-//!
-//! Session tokens are random 256-bit values handed to the client once; the
-//! store keeps only their SHA-256, so a stolen database holds no usable token.
-//! Checking a token is one indexed read — no password hashing per request —
-//! and because sessions live in the store, every instance sharing it accepts them.
+//! The `Caller` extractor: the bearer token of a request, checked by the
+//! service (`Service::authenticate`). Tokens and passwords themselves live in
+//! `recourse_service::passwords`.
 
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::{Algorithm, Argon2, Params, Version};
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use recourse_store::UserRecord;
-use sha2::{Digest, Sha256};
 
-use recourse_service::config::PasswordHashing;
 use crate::problem::ApiError;
 use crate::state::AppState;
-
-const TOKEN_PREFIX: &str = "rcs_";
-const TOKEN_LEN_MAX: usize = 128;
-pub const PASSWORD_CHARS_MIN: usize = 8;
-pub const PASSWORD_CHARS_MAX: usize = 128;
-
-/// A new session token and the hash the store keeps.
-pub fn new_token() -> (String, Vec<u8>) {
-    let mut secret = [0u8; 32];
-    getrandom::fill(&mut secret).expect("the operating system's random source works");
-    let token = format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(secret));
-    let hash = hash_token(&token);
-    (token, hash)
-}
-
-pub fn hash_token(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
-}
-
-fn argon2(params: &PasswordHashing) -> Result<Argon2<'static>, ApiError> {
-    let params = Params::new(params.memory_kib, params.iterations, params.parallelism, None).map_err(ApiError::internal)?;
-    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
-}
-
-/// Argon2id hash as a PHC string. CPU-heavy: call from a blocking thread.
-pub fn hash_password(params: &PasswordHashing, password: &str) -> Result<String, ApiError> {
-    let hash = argon2(params)?.hash_password(password.as_bytes()).map_err(ApiError::internal)?;
-    Ok(hash.to_string())
-}
-
-/// Check a password against a stored PHC string (the string carries its own parameters).
-pub fn verify_password(stored: &str, password: &str) -> bool {
-    match PasswordHash::new(stored) {
-        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
-        Err(_) => false,
-    }
-}
-
-pub fn check_password_policy(password: &str) -> Result<(), ApiError> {
-    let chars = password.chars().count();
-    if !(PASSWORD_CHARS_MIN..=PASSWORD_CHARS_MAX).contains(&chars) {
-        return Err(ApiError::invalid(
-            "weak-password",
-            format!("a password has {PASSWORD_CHARS_MIN} to {PASSWORD_CHARS_MAX} characters"),
-        ));
-    }
-    if password.chars().all(|c| c == password.chars().next().unwrap_or(' ')) {
-        return Err(ApiError::invalid("weak-password", "a password cannot be one character repeated"));
-    }
-    Ok(())
-}
 
 /// The authenticated caller of a request.
 #[derive(Clone, Debug)]
@@ -83,49 +22,8 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let header = parts.headers.get(header::AUTHORIZATION).ok_or_else(ApiError::unauthenticated)?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|token| token.starts_with(TOKEN_PREFIX) && token.len() <= TOKEN_LEN_MAX)
-            .ok_or_else(ApiError::unauthenticated)?;
-        let token_hash = hash_token(token);
-        let user = state.store.session_user(token_hash.clone(), state.clock.now_us()).await?;
-        let user = user.ok_or_else(ApiError::unauthenticated)?;
+        let token = header.to_str().ok().and_then(|value| value.strip_prefix("Bearer ")).map(str::trim).ok_or_else(ApiError::unauthenticated)?;
+        let (user, token_hash) = state.authenticate(token).await?.ok_or_else(ApiError::unauthenticated)?;
         Ok(Caller { user, token_hash })
-    }
-}
-
-impl Caller {
-    pub fn require_customer(&self) -> Result<(), ApiError> {
-        if self.user.role.is_staff() {
-            return Err(ApiError::forbidden("this action is for customers; staff accounts hold no money"));
-        }
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_verify_and_tokens_hash() {
-        let stored = hash_password(&PasswordHashing::cheap_for_tests(), "correct horse").unwrap();
-        assert!(stored.starts_with("$argon2id$"));
-        assert!(verify_password(&stored, "correct horse"));
-        assert!(!verify_password(&stored, "wrong horse"));
-        assert!(!verify_password("garbage", "x"));
-        let (token, hash) = new_token();
-        assert_eq!(hash_token(&token), hash);
-        assert!(token.starts_with(TOKEN_PREFIX));
-    }
-
-    #[test]
-    fn password_policy() {
-        assert!(check_password_policy("short").is_err());
-        assert!(check_password_policy("aaaaaaaaaa").is_err());
-        assert!(check_password_policy("a good passphrase").is_ok());
     }
 }

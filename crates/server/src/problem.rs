@@ -10,7 +10,7 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use recourse_domain::refusal::Refusal;
+use recourse_domain::refusal::{AccountRefusal, Refusal};
 use recourse_service::ServiceError;
 use recourse_store::StoreError;
 use serde::Serialize;
@@ -125,10 +125,41 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<AccountRefusal> for ApiError {
+    fn from(refusal: AccountRefusal) -> ApiError {
+        let detail = refusal.to_string();
+        match refusal {
+            AccountRefusal::PasswordLength { .. } | AccountRefusal::PasswordRepeated => ApiError::invalid("weak-password", detail),
+            AccountRefusal::PhoneTaken => ApiError::new(StatusCode::CONFLICT, "phone-taken", "Phone number already registered", detail),
+            AccountRefusal::InvalidCredentials => ApiError::new(StatusCode::UNAUTHORIZED, "invalid-credentials", "Invalid credentials", detail),
+            AccountRefusal::TooManyAttempts { retry_after_seconds } => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too-many-attempts", "Too many failed logins", detail).with("retry_after_seconds", retry_after_seconds)
+            }
+            AccountRefusal::NotCustomer => ApiError::forbidden(detail),
+            AccountRefusal::AlreadyVerified => ApiError::new(StatusCode::CONFLICT, "already-verified", "Already verified", detail),
+            AccountRefusal::BornInTheFuture => ApiError::invalid("invalid-id-number", detail).with("reason", "birth_date"),
+            AccountRefusal::BelowMinimumAge { .. } => ApiError::invalid("below-minimum-age", detail),
+            AccountRefusal::IdentityNotConfirmed => ApiError::invalid("identity-not-confirmed", detail),
+            AccountRefusal::IdentityLimitReached => ApiError::new(StatusCode::CONFLICT, "identity-limit-reached", "Identity already in use", detail),
+            AccountRefusal::NotVerified => Refusal::NotVerified.into(),
+            AccountRefusal::CardHolderMismatch => ApiError::invalid("card-holder-mismatch", detail),
+            AccountRefusal::CardAlreadyBound => ApiError::new(StatusCode::CONFLICT, "card-already-bound", "Card already bound", detail),
+            AccountRefusal::TooManyChanges { retry_after_seconds } => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too-many-changes", "Too many profile changes", detail).with("retry_after_seconds", retry_after_seconds)
+            }
+        }
+    }
+}
+
 impl From<ServiceError> for ApiError {
     fn from(error: ServiceError) -> ApiError {
         match error {
             ServiceError::Store(error) => error.into(),
+            ServiceError::IdentityProviderUnavailable(detail) => {
+                tracing::warn!(%detail, "identity provider unavailable");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "identity-provider-unavailable", "Identity check unavailable", "the identity check could not be completed; try again later")
+            }
+            ServiceError::Internal(cause) => ApiError::internal(cause),
         }
     }
 }

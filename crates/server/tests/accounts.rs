@@ -262,7 +262,7 @@ both_stores! {
     async fn staff_log_in_but_hold_no_money(app) {
         let phone = recourse_domain::phone::Phone::parse(&unique_phone()).unwrap();
         let nickname = recourse_domain::text::Nickname::parse("agent").unwrap();
-        recourse_server::api::accounts::create_account(&app.state, &phone, PASSWORD, &nickname, recourse_domain::Role::Agent, None).await.unwrap();
+        app.state.create_account(&phone, PASSWORD, &nickname, recourse_domain::Role::Agent, None).await.unwrap().unwrap();
         let token = app.login(phone.as_str()).await;
         let me = app.get("/v1/me", &token).await;
         assert_eq!(me.body["role"], "agent");

@@ -15,15 +15,19 @@
 //!
 //! - [`money`]: transfers (instant, delayed, acceptance-required), their
 //!   transitions, top-ups and withdrawals, transfer preferences.
+//! - [`accounts`]: registration, login, real-name verification, cards,
+//!   profile changes; [`passwords`]: Argon2id and session tokens.
 //! - [`scheduler`]: runs due work (arrivals, expiries) from the store, on a
 //!   timer in every `recourse serve` and whenever the test clock moves.
 //! - [`clock`]: the only wall-clock reader; [`vault`]: identity data at rest;
 //!   [`identity_provider`]: confirmation of identities; [`config`]: settings.
 
+pub mod accounts;
 pub mod clock;
 pub mod config;
 pub mod identity_provider;
 pub mod money;
+pub mod passwords;
 pub mod scheduler;
 pub mod vault;
 
@@ -42,6 +46,12 @@ use crate::vault::Vault;
 pub enum ServiceError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The identity provider could not be asked (not: it said no).
+    #[error("the identity provider is unavailable: {0}")]
+    IdentityProviderUnavailable(String),
+    /// A broken invariant or a failed internal task.
+    #[error("internal failure: {0}")]
+    Internal(String),
 }
 
 /// The application: one owner for the store, the clock, the vault, the

@@ -342,12 +342,25 @@ fn load_details(conn: &mut dyn SqlConn, transfer: OperationId) -> Result<Option<
     Ok(Some(TransferDetails { transfer: record, history }))
 }
 
-fn insert_event(conn: &mut dyn SqlConn, transfer: OperationId, seq: i64, status: TransferStatus, event: TransferEvent, actor: Actor, reason: Option<&str>, at_us: i64) -> Result<(), StoreError> {
+fn insert_event(conn: &mut dyn SqlConn, transfer: OperationId, event: &TransferEventRecord) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO transfer_events (transfer_id, seq, status, event, actor, reason, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        &[id(transfer.as_bytes()), seq.into(), status.as_str().into(), event.as_str().into(), actor.to_text().into(), reason.map(str::to_owned).into(), at_us.into()],
+        &[
+            id(transfer.as_bytes()),
+            event.seq.into(),
+            event.status.as_str().into(),
+            event.event.as_str().into(),
+            event.actor.to_text().into(),
+            event.reason.clone().into(),
+            event.at_us.into(),
+        ],
     )?;
     Ok(())
+}
+
+/// The event that creates a transfer.
+fn creation_event(transfer: &TransferRecord) -> TransferEventRecord {
+    TransferEventRecord { seq: 1, status: transfer.status, event: TransferEvent::Create, actor: Actor::Payer, reason: None, at_us: transfer.created_at_us }
 }
 
 /// Write a transfer that was just claimed: its ledger step, its row, its
@@ -362,7 +375,7 @@ fn insert_transfer(conn: &mut dyn SqlConn, transfer: &TransferRecord) -> Result<
         &format!("INSERT INTO transfers ({TRANSFER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"),
         &transfer_params(transfer),
     )?;
-    insert_event(conn, transfer.id, 1, transfer.status, TransferEvent::Create, Actor::Payer, None, transfer.created_at_us)?;
+    insert_event(conn, transfer.id, &creation_event(transfer))?;
     let reason = match transfer.mode {
         TransferMode::Instant => return Ok(None),
         TransferMode::Delayed { .. } => HoldReason::DelayedTransfer,
@@ -410,7 +423,7 @@ fn transition(conn: &mut dyn SqlConn, transfer: OperationId, event: TransferEven
     if changed != 1 {
         return Err(StoreError::corrupt(format!("transfer {transfer} changed status under its writer")));
     }
-    insert_event(conn, transfer, next_seq, to, event, actor, reason, now_us)?;
+    insert_event(conn, transfer, &TransferEventRecord { seq: next_seq, status: to, event, actor, reason: reason.map(str::to_owned), at_us: now_us })?;
     if let Some(kind) = ledger {
         let entry = LedgerEntry::new(kind, transfer_movement(&details.transfer));
         if let Some(refusal) = apply_entry(conn, transfer, OperationKind::Transfer, &entry, now_us)? {
@@ -758,10 +771,7 @@ impl Store {
         assert_eq!(transfer.status, transfer.mode.initial_status(), "a transfer starts in its mode's initial status");
         let locks = vec![transfer.payer_account, transfer.payee_account];
         self.write_deciding(locks, move |conn| {
-            let created = || TransferDetails {
-                transfer: transfer.clone(),
-                history: vec![TransferEventRecord { seq: 1, status: transfer.status, event: TransferEvent::Create, actor: Actor::Payer, reason: None, at_us: transfer.created_at_us }],
-            };
+            let created = || TransferDetails { transfer: transfer.clone(), history: vec![creation_event(&transfer)] };
             let claimed = if conn.dialect() == Dialect::Postgres && transfer.mode == TransferMode::Instant {
                 let entry = LedgerEntry::new(EntryKind::Post, transfer_movement(&transfer));
                 match insert_instant_transfer_postgres(conn, &claim, &transfer, &entry)? {

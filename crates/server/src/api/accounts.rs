@@ -1,5 +1,6 @@
 //! Customers and staff: registration, sessions, profile, real-name
-//! verification and bank cards.
+//! verification and bank cards. Handlers parse requests into domain values
+//! and render answers; the operations are `recourse_service::accounts`.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -9,23 +10,21 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use recourse_domain::card::CardNumber;
-use recourse_domain::identity::{AgeError, IdNumber, IdNumberError, LegalName};
+use recourse_domain::identity::{IdNumber, IdNumberError, LegalName};
 use recourse_domain::phone::Phone;
+use recourse_domain::refusal::AccountRefusal;
 use recourse_domain::text::Nickname;
-use recourse_domain::{AccountId, CardId, Role, UserId};
-use recourse_store::{Avatar, NewCard, NewUser, UserRecord, Verification};
+use recourse_domain::{Role, UserId};
+use recourse_service::accounts::NewAvatar;
+use recourse_service::clock::rfc3339;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::views::{CardView, MeView};
-use crate::auth::{self, Caller};
-use recourse_service::clock::rfc3339;
+use crate::auth::Caller;
 use crate::extract::ApiJson;
-use recourse_service::identity_provider::IdentityRejection;
 use crate::problem::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
-use recourse_service::vault::Slot;
 
 /// No `Debug`: it carries secrets that must never reach a log.
 #[derive(Deserialize, ToSchema)]
@@ -60,27 +59,9 @@ fn parse_nickname(text: &str) -> ApiResult<Nickname> {
     Nickname::parse(text).map_err(|e| ApiError::invalid("invalid-nickname", format!("nickname {e}")))
 }
 
-/// Create a user record (customer or staff). Shared by registration, the
-/// admin command and the demo seeder so that all go through the same checks.
-pub async fn create_account(state: &AppState, phone: &Phone, password: &str, nickname: &Nickname, role: Role, avatar: Option<(&'static str, Vec<u8>)>) -> ApiResult<UserRecord> {
-    auth::check_password_policy(password)?;
-    let params = state.config.password_hashing.clone();
-    let password = password.to_owned();
-    let password_hash = tokio::task::spawn_blocking(move || auth::hash_password(&params, &password)).await.map_err(ApiError::internal)??;
-    let id = UserId::new();
-    let now_us = state.clock.now_us();
-    let avatar = avatar.map(|(content_type, image)| new_avatar(id, content_type, image, now_us));
-    let new_user = NewUser {
-        id,
-        phone: phone.as_str().to_owned(),
-        password_hash,
-        nickname: nickname.as_str().to_owned(),
-        role,
-        wallet: (role == Role::Customer).then(AccountId::new),
-        created_at_us: now_us,
-        avatar,
-    };
-    Ok(state.store.create_user(new_user).await?)
+/// An account answer: the value, or the refusal as its problem.
+fn answer<T>(result: Result<T, AccountRefusal>) -> ApiResult<T> {
+    result.map_err(ApiError::from)
 }
 
 #[utoipa::path(post, path = "/v1/users", tag = "accounts", request_body = RegisterRequest,
@@ -93,12 +74,12 @@ pub async fn register(State(state): State<AppState>, ApiJson(request): ApiJson<R
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(encoded.trim())
                 .map_err(|_| ApiError::invalid("invalid-avatar", "avatar_base64 is not valid base64"))?;
-            let (content_type, _) = check_avatar(&state, &bytes)?;
-            Some((content_type, bytes))
+            let content_type = check_avatar(&state, &bytes)?;
+            Some(NewAvatar { content_type, image: bytes })
         }
         None => None,
     };
-    let user = create_account(&state, &phone, &request.password, &nickname, Role::Customer, avatar).await?;
+    let user = answer(state.create_account(&phone, &request.password, &nickname, Role::Customer, avatar).await?)?;
     let view = RegisteredView { id: user.id.to_string(), phone: user.phone, nickname: user.nickname, verified: false, created_at: rfc3339(user.created_at_us) };
     Ok((StatusCode::CREATED, Json(view)))
 }
@@ -120,75 +101,30 @@ pub struct SessionView {
     pub expires_at: String,
 }
 
-/// A hash to verify against when the phone is unknown, so that a wrong phone
-/// and a wrong password take the same time.
-fn decoy_hash(state: &AppState) -> String {
-    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DECOY.get_or_init(|| auth::hash_password(&state.config.password_hashing, "decoy password").unwrap_or_default()).clone()
-}
-
 #[utoipa::path(post, path = "/v1/sessions", tag = "accounts", request_body = LoginRequest,
     responses((status = 200, body = SessionView), (status = 401, description = "invalid-credentials", body = Problem, content_type = "application/problem+json"),
               (status = 429, description = "too-many-attempts: logins for this phone are paused (`retry_after_seconds`)", body = Problem, content_type = "application/problem+json")))]
 pub async fn login(State(state): State<AppState>, ApiJson(request): ApiJson<LoginRequest>) -> ApiResult<Json<SessionView>> {
-    let invalid = || ApiError::new(StatusCode::UNAUTHORIZED, "invalid-credentials", "Invalid credentials", "the phone number or password is wrong");
-    if request.password.chars().count() > auth::PASSWORD_CHARS_MAX {
-        return Err(invalid());
-    }
-    let Ok(phone) = Phone::parse(&request.phone) else {
-        return Err(invalid());
-    };
-    // Password guessing is paused per phone number, known or not (so the
-    // pause reveals nothing), across every instance (the count is in the store).
-    let limits = &state.config.limits;
-    let now_us = state.clock.now_us();
-    let window_us = limits.login_failure_window_seconds.saturating_mul(1_000_000);
-    let window_open_after_us = now_us.saturating_sub(window_us);
-    let (failures, window_started_at_us) = state.store.login_failures(phone.as_str(), window_open_after_us).await?;
-    if failures >= limits.login_failures_max {
-        let retry_after_seconds = ((window_started_at_us + window_us - now_us) / 1_000_000).max(1);
-        return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too-many-attempts", "Too many failed logins", "logins for this phone number are paused after repeated failures; try again later")
-            .with("retry_after_seconds", retry_after_seconds));
-    }
-    let user = state.store.user_by_phone(phone.as_str()).await?;
-    let stored_hash = user.as_ref().map_or_else(|| decoy_hash(&state), |u| u.password_hash.clone());
-    let password = request.password.clone();
-    let matches = tokio::task::spawn_blocking(move || auth::verify_password(&stored_hash, &password)).await.map_err(ApiError::internal)?;
-    let user = match (user, matches) {
-        (Some(user), true) => user,
-        _ => {
-            state.store.record_login_failure(phone.as_str().to_owned(), now_us, window_open_after_us).await?;
-            return Err(invalid());
-        }
-    };
-    if failures > 0 {
-        state.store.clear_login_failures(phone.as_str().to_owned()).await?;
-    }
-    let (token, token_hash) = auth::new_token();
-    let expires_at_us = now_us.saturating_add(state.config.limits.session_ttl_seconds.saturating_mul(1_000_000));
-    state.store.create_session(token_hash, user.id, now_us, expires_at_us).await?;
-    Ok(Json(SessionView { token, user_id: user.id.to_string(), role: user.role.as_str().to_owned(), expires_at: rfc3339(expires_at_us) }))
+    let session = answer(state.log_in(&request.phone, &request.password).await?)?;
+    Ok(Json(SessionView { token: session.token, user_id: session.user.id.to_string(), role: session.user.role.as_str().to_owned(), expires_at: rfc3339(session.expires_at_us) }))
 }
 
 #[utoipa::path(delete, path = "/v1/sessions/current", tag = "accounts", security(("bearer" = [])),
     responses((status = 204, description = "the token no longer works"), (status = 401, body = Problem, content_type = "application/problem+json")))]
 pub async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<StatusCode> {
-    state.store.revoke_session(caller.token_hash, state.clock.now_us()).await?;
+    state.log_out(caller.token_hash).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn me_view(state: &AppState, user: &UserRecord) -> ApiResult<MeView> {
-    let balance = match user.wallet {
-        Some(wallet) => Some(state.store.balance(wallet).await?),
-        None => None,
-    };
-    Ok(MeView::new(user, balance.as_ref()))
+pub async fn me_view(state: &AppState, user: UserId) -> ApiResult<MeView> {
+    let (user, balance) = state.account(user).await?.ok_or_else(|| ApiError::not_found("user"))?;
+    Ok(MeView::new(&user, balance.as_ref()))
 }
 
 #[utoipa::path(get, path = "/v1/me", tag = "accounts", security(("bearer" = [])),
     responses((status = 200, body = MeView), (status = 401, body = Problem, content_type = "application/problem+json")))]
 pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<MeView>> {
-    Ok(Json(me_view(&state, &caller.user).await?))
+    Ok(Json(me_view(&state, caller.user.id).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -201,19 +137,6 @@ pub struct UpdateMeRequest {
     /// "Ask me before accepting transfers": transfers to you wait for your
     /// acceptance, and go back to the payer if you do not answer in time.
     pub require_acceptance: Option<bool>,
-}
-
-/// Refuse a nickname or avatar change beyond `limits.profile_changes_per_day`.
-async fn check_profile_change_allowed(state: &AppState, user: UserId) -> ApiResult<()> {
-    const DAY_US: i64 = 24 * 3600 * 1_000_000;
-    let now_us = state.clock.now_us();
-    let (changes, oldest_us) = state.store.profile_changes_since(user, now_us - DAY_US).await?;
-    if changes >= state.config.limits.profile_changes_per_day {
-        let retry_after_seconds = ((oldest_us + DAY_US - now_us) / 1_000_000).max(1);
-        return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too-many-changes", "Too many profile changes", "the nickname and avatar can change only a limited number of times a day")
-            .with("retry_after_seconds", retry_after_seconds));
-    }
-    Ok(())
 }
 
 #[utoipa::path(patch, path = "/v1/me", tag = "accounts", security(("bearer" = [])), request_body = UpdateMeRequest,
@@ -229,13 +152,9 @@ pub async fn update_me(State(state): State<AppState>, caller: Caller, ApiJson(re
         state.set_transfer_preferences(caller.user.id, default_arrival, request.require_acceptance).await?;
     }
     if let Some(nickname) = nickname {
-        if nickname.as_str() != caller.user.nickname {
-            check_profile_change_allowed(&state, caller.user.id).await?;
-            state.store.set_nickname(caller.user.id, nickname.as_str().to_owned(), state.clock.now_us()).await?;
-        }
+        answer(state.change_nickname(&caller.user, &nickname).await?)?;
     }
-    let user = state.store.user(caller.user.id).await?.ok_or_else(|| ApiError::not_found("user"))?;
-    Ok(Json(me_view(&state, &user).await?))
+    Ok(Json(me_view(&state, caller.user.id).await?))
 }
 
 /// Recognise an image by its first bytes; the declared type is not trusted.
@@ -251,17 +170,12 @@ fn sniff_image(bytes: &[u8]) -> Option<&'static str> {
     }
 }
 
-fn check_avatar<'a>(state: &AppState, bytes: &'a [u8]) -> ApiResult<(&'static str, &'a [u8])> {
+/// Parse an avatar upload: within the size limit, and an image by its bytes.
+fn check_avatar(state: &AppState, bytes: &[u8]) -> ApiResult<&'static str> {
     if bytes.len() > state.config.limits.avatar_max_bytes {
         return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Avatar too large", format!("an avatar is at most {} bytes", state.config.limits.avatar_max_bytes)));
     }
-    let content_type = sniff_image(bytes).ok_or_else(|| ApiError::invalid("invalid-avatar", "an avatar is a PNG, JPEG or WebP image"))?;
-    Ok((content_type, bytes))
-}
-
-fn new_avatar(user: UserId, content_type: &str, image: Vec<u8>, now_us: i64) -> Avatar {
-    let sha256 = Sha256::digest(&image).to_vec();
-    Avatar { id: uuid::Uuid::now_v7(), user, content_type: content_type.to_owned(), image, sha256, created_at_us: now_us }
+    sniff_image(bytes).ok_or_else(|| ApiError::invalid("invalid-avatar", "an avatar is a PNG, JPEG or WebP image"))
 }
 
 #[utoipa::path(put, path = "/v1/me/avatar", tag = "accounts", security(("bearer" = [])),
@@ -273,11 +187,9 @@ pub async fn put_avatar(State(state): State<AppState>, caller: Caller, body: Res
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Request body too large", rejection.body_text()),
         _ => ApiError::bad_request("malformed-request", rejection.body_text()),
     })?;
-    let (content_type, bytes) = check_avatar(&state, &body)?;
-    check_profile_change_allowed(&state, caller.user.id).await?;
-    state.store.set_avatar(new_avatar(caller.user.id, content_type, bytes.to_vec(), state.clock.now_us())).await?;
-    let user = state.store.user(caller.user.id).await?.ok_or_else(|| ApiError::not_found("user"))?;
-    Ok(Json(me_view(&state, &user).await?))
+    let content_type = check_avatar(&state, &body)?;
+    answer(state.change_avatar(&caller.user, NewAvatar { content_type, image: body.to_vec() }).await?)?;
+    Ok(Json(me_view(&state, caller.user.id).await?))
 }
 
 #[utoipa::path(get, path = "/v1/avatars/{id}", tag = "accounts", security(("bearer" = [])),
@@ -285,7 +197,7 @@ pub async fn put_avatar(State(state): State<AppState>, caller: Caller, body: Res
     responses((status = 200, description = "the image", content_type = "image/png"), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get_avatar(State(state): State<AppState>, _caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     let id = uuid::Uuid::parse_str(&id).map_err(|_| ApiError::not_found("no such avatar"))?;
-    let avatar = state.store.avatar(id).await?.ok_or_else(|| ApiError::not_found("no such avatar"))?;
+    let avatar = state.avatar(id).await?.ok_or_else(|| ApiError::not_found("no such avatar"))?;
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, avatar.content_type.parse().map_err(ApiError::internal)?);
     headers.insert(header::CACHE_CONTROL, "private, max-age=86400, immutable".parse().map_err(ApiError::internal)?);
@@ -307,10 +219,6 @@ pub struct VerificationRequest {
     responses((status = 200, body = MeView), (status = 409, description = "already-verified / identity-limit-reached", body = Problem, content_type = "application/problem+json"),
               (status = 422, description = "invalid-legal-name / invalid-id-number / below-minimum-age / identity-not-confirmed", body = Problem, content_type = "application/problem+json")))]
 pub async fn verify(State(state): State<AppState>, caller: Caller, ApiJson(request): ApiJson<VerificationRequest>) -> ApiResult<Json<MeView>> {
-    caller.require_customer()?;
-    if caller.user.verified() {
-        return Err(recourse_store::StoreError::AlreadyVerified.into());
-    }
     let name = LegalName::parse(&request.legal_name).map_err(|e| ApiError::invalid("invalid-legal-name", e.to_string()))?;
     let number = IdNumber::parse(&request.id_number).map_err(|e| {
         let reason = match e {
@@ -321,37 +229,8 @@ pub async fn verify(State(state): State<AppState>, caller: Caller, ApiJson(reque
         };
         ApiError::invalid("invalid-id-number", e.to_string()).with("reason", reason)
     })?;
-    number.check_age(state.clock.today(), state.config.limits.verification_min_age_years).map_err(|e| match e {
-        AgeError::BornInTheFuture => ApiError::invalid("invalid-id-number", e.to_string()).with("reason", "birth_date"),
-        AgeError::BelowMinimum { .. } => ApiError::invalid("below-minimum-age", e.to_string()),
-    })?;
-    state.identity_provider.confirm(&name, &number).await.map_err(|e| match e {
-        IdentityRejection::NotConfirmed => ApiError::invalid("identity-not-confirmed", e.to_string()),
-        IdentityRejection::Unavailable(_) => {
-            tracing::warn!(error = %e, "identity provider unavailable");
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "identity-provider-unavailable", "Identity check unavailable", "the identity check could not be completed; try again later")
-        }
-    })?;
-    let row = caller.user.id.as_bytes().to_vec();
-    let verification = Verification {
-        legal_name_enc: state.vault.encrypt(Slot { table: "users", column: "legal_name_enc", row: &row }, name.expose()),
-        id_number_enc: state.vault.encrypt(Slot { table: "users", column: "id_number_enc", row: &row }, number.expose()),
-        id_number_index: state.vault.blind_index("id_number", number.expose()),
-        masked_name: name.masked().as_str().to_owned(),
-        id_last4: number.last4().to_owned(),
-        verified_at_us: state.clock.now_us(),
-    };
-    let user = state.store.verify_user(caller.user.id, verification, state.config.limits.accounts_per_identity_max).await?;
-    tracing::info!(user = %user.id, "real-name verification completed");
-    Ok(Json(me_view(&state, &user).await?))
-}
-
-/// The caller's verified legal name, decrypted for a comparison that needs it.
-async fn legal_name_of(state: &AppState, user: UserId) -> ApiResult<LegalName> {
-    let identity = state.store.encrypted_identity(user).await?.ok_or_else(|| ApiError::from(recourse_domain::refusal::Refusal::NotVerified))?;
-    let row = user.as_bytes().to_vec();
-    let text = state.vault.decrypt(Slot { table: "users", column: "legal_name_enc", row: &row }, &identity.legal_name_enc).map_err(ApiError::internal)?;
-    LegalName::parse(&text).map_err(ApiError::internal)
+    let user = answer(state.verify(&caller.user, &name, &number).await?)?;
+    Ok(Json(me_view(&state, user.id).await?))
 }
 
 /// No `Debug`: it carries secrets that must never reach a log.
@@ -368,26 +247,15 @@ pub struct BindCardRequest {
     responses((status = 201, body = CardView), (status = 403, description = "verification-required", body = Problem, content_type = "application/problem+json"),
               (status = 409, description = "card-already-bound", body = Problem, content_type = "application/problem+json"), (status = 422, description = "invalid-card-number / card-holder-mismatch", body = Problem, content_type = "application/problem+json")))]
 pub async fn bind_card(State(state): State<AppState>, caller: Caller, ApiJson(request): ApiJson<BindCardRequest>) -> ApiResult<(StatusCode, Json<CardView>)> {
-    caller.require_customer()?;
+    if caller.user.role.is_staff() {
+        return Err(AccountRefusal::NotCustomer.into());
+    }
     if !caller.user.verified() {
-        return Err(recourse_domain::refusal::Refusal::NotVerified.into());
+        return Err(AccountRefusal::NotVerified.into());
     }
     let card = CardNumber::parse(&request.card_number).map_err(|e| ApiError::invalid("invalid-card-number", e.to_string()))?;
     let holder = LegalName::parse(&request.holder_name).map_err(|e| ApiError::invalid("card-holder-mismatch", format!("holder name: {e}")))?;
-    if !legal_name_of(&state, caller.user.id).await?.same_name_as(&holder) {
-        return Err(ApiError::invalid("card-holder-mismatch", "the card holder's name must be the account's verified legal name"));
-    }
-    let id = CardId::new();
-    let row = id.as_bytes().to_vec();
-    let new_card = NewCard {
-        id,
-        user: caller.user.id,
-        card_enc: state.vault.encrypt(Slot { table: "cards", column: "card_enc", row: &row }, card.expose()),
-        card_index: state.vault.blind_index("card_number", card.expose()),
-        last4: card.last4().to_owned(),
-        created_at_us: state.clock.now_us(),
-    };
-    let record = state.store.bind_card(new_card).await?;
+    let record = answer(state.bind_card(&caller.user, &card, &holder).await?)?;
     Ok((StatusCode::CREATED, Json(CardView::from(&record))))
 }
 
@@ -398,6 +266,6 @@ pub struct CardsView {
 
 #[utoipa::path(get, path = "/v1/me/cards", tag = "cards", security(("bearer" = [])), responses((status = 200, body = CardsView)))]
 pub async fn list_cards(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<CardsView>> {
-    let cards = state.store.cards_of(caller.user.id).await?;
+    let cards = state.cards_of(caller.user.id).await?;
     Ok(Json(CardsView { cards: cards.iter().map(CardView::from).collect() }))
 }
