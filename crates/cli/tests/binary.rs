@@ -290,3 +290,62 @@ async fn acknowledged_transfers_survive_kill_9_on_postgres() {
     acknowledged_transfers_survive_kill_9(database.store_args()).await;
     database.drop_database().await;
 }
+
+/// Money in flight survives a crash: `kill -9` the server with a delayed
+/// transfer pending, restart it on the same store, move the (stored) test
+/// clock past the arrival time: the transfer arrives, once.
+async fn a_pending_transfer_survives_kill_9(store: Vec<String>) {
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let start = |store: &Vec<String>| {
+        Server(
+            recourse(store)
+                .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--test-clock"])
+                .env("RECOURSE_PASSWORD_HASHING__MEMORY_KIB", "64")
+                .env("RECOURSE_PASSWORD_HASHING__ITERATIONS", "1")
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let mut server = start(&store);
+    let client = reqwest::Client::new();
+    wait_healthy(&client, &base, &mut server).await;
+    let birth = jiff::civil::date(1991, 1, 1);
+    let payer = funded_customer(&client, &base, "13600000001", &recourse_domain::identity::make_id_number("110105", birth, 1), &recourse_domain::card::with_luhn_digit("622202000000000011"), 10_000).await;
+    let payee = funded_customer(&client, &base, "13600000002", &recourse_domain::identity::make_id_number("110105", birth, 2), &recourse_domain::card::with_luhn_digit("622202000000000012"), 1).await;
+    let sent: serde_json::Value = client.post(format!("{base}/v1/transfers")).bearer_auth(&payer.0).header("idempotency-key", "pending")
+        .json(&serde_json::json!({"payee_id": payee.1, "amount": 2_500, "arrival": "2h"})).send().await.unwrap().json().await.unwrap();
+    assert_eq!(sent["status"], "pending_arrival");
+    let id = sent["id"].as_str().unwrap().to_owned();
+    server.0.kill().unwrap(); // SIGKILL with the transfer in flight
+    server.0.wait().unwrap();
+
+    let mut restarted = start(&store);
+    wait_healthy(&client, &base, &mut restarted).await;
+    let held: serde_json::Value = client.get(format!("{base}/v1/me")).bearer_auth(&payer.0).send().await.unwrap().json().await.unwrap();
+    assert_eq!((held["balance"]["available"].as_i64(), held["balance"]["held"].as_i64()), (Some(7_500), Some(2_500)), "the hold survived");
+    let clock = client.post(format!("{base}/v1/test/clock")).json(&serde_json::json!({"advance_seconds": 7200})).send().await.unwrap();
+    assert_eq!(clock.status(), 200);
+    let arrived: serde_json::Value = client.get(format!("{base}/v1/transfers/{id}")).bearer_auth(&payee.0).send().await.unwrap().json().await.unwrap();
+    assert_eq!(arrived["status"], "completed", "{arrived}");
+    assert_eq!(arrived["history"].as_array().unwrap().len(), 2, "arrived once: {arrived}");
+    let me: serde_json::Value = client.get(format!("{base}/v1/me")).bearer_auth(&payee.0).send().await.unwrap().json().await.unwrap();
+    assert_eq!(me["balance"]["total"], 2_501);
+    drop(restarted);
+    let audit = recourse(&store).args(["admin", "check-ledger"]).output().unwrap();
+    assert!(audit.status.success(), "{}", String::from_utf8_lossy(&audit.stdout));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_transfer_survives_kill_9_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    a_pending_transfer_survives_kill_9(vec!["--data-dir".into(), dir.path().display().to_string()]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_transfer_survives_kill_9_on_postgres() {
+    let Some(database) = ScratchDatabase::create("recourse_pending").await else { return };
+    a_pending_transfer_survives_kill_9(database.store_args()).await;
+    database.drop_database().await;
+}

@@ -399,7 +399,9 @@ async fn run_flight_case(service: &Service, ops: Vec<FlightOp>) -> Result<(), Te
     Ok(())
 }
 
-fn check_flights(kind: common::StoreKind, cases: u32) {
+/// Run `cases` proptest cases against one scratch store of `kind` (skipped
+/// on PostgreSQL when none is configured), then drop it.
+fn with_scratch_store(kind: common::StoreKind, run: impl FnOnce(&tokio::runtime::Runtime, Store)) {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let pg = match kind {
@@ -410,15 +412,20 @@ fn check_flights(kind: common::StoreKind, cases: u32) {
         },
     };
     let store = runtime.block_on(common::open_store(kind, Some(&dir), pg.as_ref()));
-    let service = Service::new(store, ServiceConfig::for_tests()).unwrap();
-    let config = ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() };
-    proptest!(config, |(ops in proptest::collection::vec(flight_op(), 1..40))| {
-        runtime.block_on(run_flight_case(&service, ops))?;
-    });
-    drop(service);
+    run(&runtime, store);
     if let Some(pg) = pg {
         runtime.block_on(pg.drop_database());
     }
+}
+
+fn check_flights(kind: common::StoreKind, cases: u32) {
+    with_scratch_store(kind, |runtime, store| {
+        let service = Service::new(store, ServiceConfig::for_tests()).unwrap();
+        let config = ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() };
+        proptest!(config, |(ops in proptest::collection::vec(flight_op(), 1..40))| {
+            runtime.block_on(run_flight_case(&service, ops))?;
+        });
+    });
 }
 
 #[test]
@@ -432,24 +439,12 @@ fn random_interleavings_in_flight_keep_the_ledger_sound_on_postgres() {
 }
 
 fn check_store(kind: common::StoreKind, cases: u32) {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let pg = match kind {
-        common::StoreKind::Sqlite => None,
-        common::StoreKind::Postgres => match runtime.block_on(common::PgScratch::create()) {
-            Some(pg) => Some(pg),
-            None => return,
-        },
-    };
-    let store = runtime.block_on(common::open_store(kind, Some(&dir), pg.as_ref()));
-    let config = ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() };
-    proptest!(config, |(ops in proptest::collection::vec(op(), 1..40))| {
-        runtime.block_on(run_case(&store, ops))?;
+    with_scratch_store(kind, |runtime, store| {
+        let config = ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() };
+        proptest!(config, |(ops in proptest::collection::vec(op(), 1..40))| {
+            runtime.block_on(run_case(&store, ops))?;
+        });
     });
-    drop(store);
-    if let Some(pg) = pg {
-        runtime.block_on(pg.drop_database());
-    }
 }
 
 #[test]

@@ -289,8 +289,10 @@ fn insert_instant_transfer_postgres(conn: &mut dyn SqlConn, claim: &IdempotencyC
              FROM (VALUES ($4::bytea, -$6::bigint), ($5::bytea, $6::bigint)) AS v(account, amount) \
              WHERE (SELECT count(*) FROM moved) = 2 RETURNING 1), \
          transfer_row AS ( \
-             INSERT INTO transfers (id, payer_id, payee_id, payer_account_id, payee_account_id, amount, currency, note, status, created_at, updated_at, checks) \
-             SELECT $1::bytea, $2::bytea, $3::bytea, $4::bytea, $5::bytea, $6::bigint, $7::text, $8::text, $9::text, $10::bigint, $11::bigint, $12::text \
+             INSERT INTO transfers (id, payer_id, payee_id, payer_account_id, payee_account_id, amount, currency, note, status, created_at, updated_at, checks, \
+                                    arrival, acceptance_required) \
+             SELECT $1::bytea, $2::bytea, $3::bytea, $4::bytea, $5::bytea, $6::bigint, $7::text, $8::text, $9::text, $10::bigint, $11::bigint, $12::text, \
+                    'instant', 0 \
              WHERE (SELECT count(*) FROM moved) = 2 RETURNING 1), \
          status_row AS ( \
              INSERT INTO transfer_events (transfer_id, seq, status, event, actor, at) SELECT $1::bytea, 1, $9::text, 'create', 'payer', $10::bigint \
