@@ -90,10 +90,18 @@ impl Actor {
     /// `payer`, `payee`, `system` or `staff:<user id>`.
     pub fn to_text(self) -> String {
         match self {
-            Actor::Payer => "payer".into(),
-            Actor::Payee => "payee".into(),
-            Actor::System => "system".into(),
             Actor::Staff(id) => format!("staff:{id}"),
+            named => named.as_name().unwrap_or_default().to_owned(),
+        }
+    }
+
+    /// The text of an actor that has no id (`None` for staff).
+    pub fn as_name(self) -> Option<&'static str> {
+        match self {
+            Actor::Payer => Some("payer"),
+            Actor::Payee => Some("payee"),
+            Actor::System => Some("system"),
+            Actor::Staff(_) => None,
         }
     }
 

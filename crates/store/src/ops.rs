@@ -98,9 +98,9 @@ fn mode_of(arrival: &str, acceptance_required: bool, arrives_at_us: Option<i64>,
 /// `arrival`, `acceptance_required`, `arrives_at`, `expires_at` of a mode.
 fn mode_columns(mode: TransferMode) -> [Val; 4] {
     match mode {
-        TransferMode::Instant => [Arrival::Instant.as_str().into(), 0.into(), Val::Null, Val::Null],
-        TransferMode::Delayed { arrival, arrives_at_us } => [arrival.as_str().into(), 0.into(), arrives_at_us.into(), Val::Null],
-        TransferMode::AcceptanceRequired { expires_at_us } => [Arrival::Instant.as_str().into(), 1.into(), Val::Null, expires_at_us.into()],
+        TransferMode::Instant => [Val::Name(Arrival::Instant.as_str()), 0.into(), Val::Null, Val::Null],
+        TransferMode::Delayed { arrival, arrives_at_us } => [Val::Name(arrival.as_str()), 0.into(), arrives_at_us.into(), Val::Null],
+        TransferMode::AcceptanceRequired { expires_at_us } => [Val::Name(Arrival::Instant.as_str()), 1.into(), Val::Null, expires_at_us.into()],
     }
 }
 
@@ -144,7 +144,7 @@ fn claim_idempotency(conn: &mut dyn SqlConn, claim: &IdempotencyClaim, kind: Ope
             id(claim.caller.as_bytes()),
             Val::Text(claim.key.clone()),
             Val::Blob(claim.request_hash.clone()),
-            kind.as_str().into(),
+            Val::Name(kind.as_str()),
             id(op_id.as_bytes()),
             now_us.into(),
         ],
@@ -185,19 +185,30 @@ fn load_idempotency(conn: &mut dyn SqlConn, caller: UserId, key: &str) -> Result
 fn apply_entry(conn: &mut dyn SqlConn, op_id: OperationId, kind: OperationKind, entry: &LedgerEntry, now_us: i64) -> Result<Option<Refusal>, StoreError> {
     let [debit, credit] = entry.effects();
     let needed = entry.available_needed_fen();
-    let changed = conn.execute(
-        "UPDATE accounts SET balance = balance + CASE WHEN id = $1 THEN CAST($3 AS BIGINT) ELSE CAST($4 AS BIGINT) END, \
-           held = held + CASE WHEN id = $1 THEN CAST($5 AS BIGINT) ELSE 0 END \
-         WHERE id IN ($1, $2) AND (SELECT kind <> 'wallet' OR balance - held >= CAST($6 AS BIGINT) FROM accounts WHERE id = $1)",
-        &[
-            id(debit.account.as_bytes()),
-            id(credit.account.as_bytes()),
-            debit.balance_delta_fen.into(),
-            credit.balance_delta_fen.into(),
-            debit.held_delta_fen.into(),
-            needed.into(),
-        ],
-    )?;
+    let changed = if entry.kind == EntryKind::Post {
+        // The common case (every instant transfer, top-up, withdrawal) moves
+        // balances only: the narrower statement is measurably cheaper.
+        debug_assert!(debit.held_delta_fen == 0 && credit.balance_delta_fen == -debit.balance_delta_fen);
+        conn.execute(
+            "UPDATE accounts SET balance = balance + CASE WHEN id = $1 THEN -CAST($3 AS BIGINT) ELSE CAST($3 AS BIGINT) END \
+             WHERE id IN ($1, $2) AND (SELECT kind <> 'wallet' OR balance - held >= CAST($3 AS BIGINT) FROM accounts WHERE id = $1)",
+            &[id(debit.account.as_bytes()), id(credit.account.as_bytes()), needed.into()],
+        )?
+    } else {
+        conn.execute(
+            "UPDATE accounts SET balance = balance + CASE WHEN id = $1 THEN CAST($3 AS BIGINT) ELSE CAST($4 AS BIGINT) END, \
+               held = held + CASE WHEN id = $1 THEN CAST($5 AS BIGINT) ELSE 0 END \
+             WHERE id IN ($1, $2) AND (SELECT kind <> 'wallet' OR balance - held >= CAST($6 AS BIGINT) FROM accounts WHERE id = $1)",
+            &[
+                id(debit.account.as_bytes()),
+                id(credit.account.as_bytes()),
+                debit.balance_delta_fen.into(),
+                credit.balance_delta_fen.into(),
+                debit.held_delta_fen.into(),
+                needed.into(),
+            ],
+        )?
+    };
     match changed {
         2 => {}
         0 if needed > 0 => {
@@ -214,9 +225,10 @@ fn apply_entry(conn: &mut dyn SqlConn, op_id: OperationId, kind: OperationKind, 
         4 => JOURNAL_INSERT_4,
         other => return Err(StoreError::corrupt(format!("a ledger step with {other} journal rows"))),
     };
-    let mut params = vec![id(op_id.as_bytes()), kind.as_str().into(), entry.movement.currency.code().into(), now_us.into(), entry.kind.as_str().into()];
+    let mut params = Vec::with_capacity(5 + 3 * rows.len());
+    params.extend([id(op_id.as_bytes()), Val::Name(kind.as_str()), Val::Name(entry.movement.currency.code()), now_us.into(), Val::Name(entry.kind.as_str())]);
     for row in &rows {
-        params.extend([id(row.account.as_bytes()), row.amount_fen.into(), row.layer.as_str().into()]);
+        params.extend([id(row.account.as_bytes()), row.amount_fen.into(), Val::Name(row.layer.as_str())]);
     }
     conn.execute(sql, &params)?;
     Ok(None)
@@ -238,9 +250,9 @@ fn transfer_params(transfer: &TransferRecord) -> Vec<Val> {
         id(transfer.payer_account.as_bytes()),
         id(transfer.payee_account.as_bytes()),
         transfer.amount_fen.into(),
-        transfer.currency.code().into(),
+        Val::Name(transfer.currency.code()),
         transfer.note.clone().into(),
-        transfer.status.as_str().into(),
+        Val::Name(transfer.status.as_str()),
         transfer.created_at_us.into(),
         transfer.updated_at_us.into(),
         transfer.checks.as_str().into(),
@@ -269,7 +281,7 @@ fn insert_instant_transfer_postgres(conn: &mut dyn SqlConn, claim: &IdempotencyC
     assert!(entry.movement.debited() == transfer.payer_account && entry.movement.credited() == transfer.payee_account && entry.movement.amount_fen() == transfer.amount_fen);
     let mut params = transfer_params(transfer);
     params.truncate(12);
-    params.push(OperationKind::Transfer.as_str().into());
+    params.push(Val::Name(OperationKind::Transfer.as_str()));
     params.push(id(claim.caller.as_bytes()));
     params.push(Val::Text(claim.key.clone()));
     params.push(Val::Blob(claim.request_hash.clone()));
@@ -350,9 +362,12 @@ fn insert_event(conn: &mut dyn SqlConn, transfer: OperationId, event: &TransferE
         &[
             id(transfer.as_bytes()),
             event.seq.into(),
-            event.status.as_str().into(),
-            event.event.as_str().into(),
-            event.actor.to_text().into(),
+            Val::Name(event.status.as_str()),
+            Val::Name(event.event.as_str()),
+            match event.actor.as_name() {
+                Some(name) => Val::Name(name),
+                None => event.actor.to_text().into(),
+            },
             event.reason.clone().into(),
             event.at_us.into(),
         ],

@@ -25,6 +25,7 @@ impl ToSql for Val {
             Val::Null => Ok(IsNull::Yes),
             Val::I64(v) => v.to_sql(ty, out),
             Val::Text(s) => s.to_sql(ty, out),
+            Val::Name(s) => s.to_sql(ty, out),
             Val::Blob(b) => b.to_sql(ty, out),
         }
     }

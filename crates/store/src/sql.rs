@@ -21,6 +21,9 @@ pub enum Val {
     Null,
     I64(i64),
     Text(String),
+    /// A constant text bound as a parameter (an enum's name): no allocation
+    /// on the write path. Never read back: rows carry `Text`.
+    Name(&'static str),
     Blob(Vec<u8>),
 }
 
@@ -79,6 +82,7 @@ impl Row {
     pub fn text(&self, index: usize) -> Result<String, StoreError> {
         match self.get(index)? {
             Val::Text(v) => Ok(v.clone()),
+            Val::Name(v) => Ok((*v).to_owned()),
             other => Err(StoreError::corrupt(format!("column {index}: expected text, found {other:?}"))),
         }
     }

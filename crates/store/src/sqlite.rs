@@ -23,6 +23,7 @@ impl ToSql for Val {
             Val::Null => ToSqlOutput::Borrowed(ValueRef::Null),
             Val::I64(v) => ToSqlOutput::Borrowed(ValueRef::Integer(*v)),
             Val::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Val::Name(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
             Val::Blob(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
         })
     }
