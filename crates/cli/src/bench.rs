@@ -52,6 +52,8 @@ pub async fn run(mut settings: Settings, explicit_data_dir: bool, command: Bench
     let BenchCommand::Transfers { accounts, clients, seconds, warmup_seconds, delayed_percent } = command;
     anyhow::ensure!(accounts >= 2 && clients >= 1 && accounts >= clients, "need at least 2 accounts and no more clients than accounts");
     anyhow::ensure!((1..=3600).contains(&seconds), "seconds is 1 to 3600");
+    // The bench clock moves 4 hours a second: sessions (30 days) would expire after 180 s.
+    anyhow::ensure!(delayed_percent == 0 || seconds + warmup_seconds <= 150, "with --delayed-percent, warm-up plus measuring is at most 150 s");
     let _scratch;
     if settings.database_url.is_none() && !explicit_data_dir {
         // A scratch store, unless the operator named one with --data-dir.

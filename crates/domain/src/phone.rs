@@ -3,9 +3,16 @@
 use serde::Serialize;
 use thiserror::Error;
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct Phone(String);
+
+/// Masked, like `LegalName`: a `Debug` of a command must not leak a number.
+impl std::fmt::Debug for Phone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Phone({})", self.masked())
+    }
+}
 
 #[derive(Debug, Error, PartialEq, Eq)]
 #[error("a phone number must be a mainland mobile number: 11 digits starting 13–19, optionally prefixed +86")]

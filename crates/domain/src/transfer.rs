@@ -281,7 +281,9 @@ pub fn next_status(from: TransferStatus, event: TransferEvent) -> Result<Transfe
         (S::AwaitingAcceptance, E::Decline) => S::Declined,
         (S::AwaitingAcceptance, E::Revoke) => S::Revoked,
         (S::AwaitingAcceptance, E::Expire) => S::ExpiredRefunded,
-        (S::Completed, E::Return) => S::Returned,
+        // `completed → returned` arrives with claims, together with the
+        // return operation that moves the money back; until then it is not
+        // a transition anyone can make.
         _ => return Err(IllegalTransition { from, event }),
     };
     Ok(to)
@@ -309,11 +311,27 @@ pub enum Step {
 }
 
 pub fn decide(current: TransferStatus, last_event: TransferEvent, event: TransferEvent) -> Result<Step, IllegalTransition> {
+    if !may_anyone_request(event) {
+        return Err(IllegalTransition { from: current, event });
+    }
     if event != TransferEvent::Create && last_event == event {
         return Ok(Step::AlreadyDone);
     }
     let to = next_status(current, event)?;
     Ok(Step::Move { to, ledger: ledger_step(current, to) })
+}
+
+fn may_anyone_request(event: TransferEvent) -> bool {
+    !matches!(event, TransferEvent::Create | TransferEvent::Return)
+}
+
+/// A deadline that has passed decides first: once `arrives_at` (or
+/// `expires_at`) is behind the clock, the transfer has arrived (or expired)
+/// whether or not the scheduler has run yet, so a revoke, accept or decline
+/// asked for after it is too late. `Some(event)`: fire this due event first.
+pub fn overdue_event(status: TransferStatus, mode: TransferMode, event: TransferEvent, now_us: i64) -> Option<TransferEvent> {
+    let (due_event, due_at_us) = mode.due()?;
+    (status.is_in_flight() && now_us >= due_at_us && event != due_event).then_some(due_event)
 }
 
 /// Whether `actor` may ask for `event`. The scheduler alone makes money
@@ -323,8 +341,7 @@ pub fn may_request(actor: Actor, event: TransferEvent) -> bool {
         TransferEvent::Revoke => actor == Actor::Payer,
         TransferEvent::Accept | TransferEvent::Decline => actor == Actor::Payee,
         TransferEvent::Arrive | TransferEvent::Expire => actor == Actor::System,
-        TransferEvent::Return => matches!(actor, Actor::Payee | Actor::Staff(_)),
-        TransferEvent::Create => false,
+        TransferEvent::Return | TransferEvent::Create => false,
     }
 }
 
@@ -383,11 +400,25 @@ mod tests {
             (S::Revoked, E::Revoke, E::Arrive, Err(IllegalTransition { from: S::Revoked, event: E::Arrive })),
             (S::ExpiredRefunded, E::Expire, E::Accept, Err(IllegalTransition { from: S::ExpiredRefunded, event: E::Accept })),
             (S::Completed, E::Create, E::Revoke, Err(IllegalTransition { from: S::Completed, event: E::Revoke })),
-            (S::Completed, E::Create, E::Return, Ok(Step::Move { to: S::Returned, ledger: None })),
+            (S::Completed, E::Create, E::Return, Err(IllegalTransition { from: S::Completed, event: E::Return })),
         ];
         for (current, last, event, expected) in cases {
             assert_eq!(decide(*current, *last, *event), *expected, "{current:?} after {last:?}, asked {event:?}");
         }
+    }
+
+    #[test]
+    fn deadlines_decide_first() {
+        let delayed = TransferMode::Delayed { arrival: Arrival::After2Hours, arrives_at_us: 100 };
+        let asking = TransferMode::AcceptanceRequired { expires_at_us: 100 };
+        use TransferEvent as E;
+        use TransferStatus as S;
+        assert_eq!(overdue_event(S::PendingArrival, delayed, E::Revoke, 99), None);
+        assert_eq!(overdue_event(S::PendingArrival, delayed, E::Revoke, 100), Some(E::Arrive));
+        assert_eq!(overdue_event(S::PendingArrival, delayed, E::Arrive, 100), None, "the due event itself");
+        assert_eq!(overdue_event(S::AwaitingAcceptance, asking, E::Accept, 150), Some(E::Expire));
+        assert_eq!(overdue_event(S::Completed, delayed, E::Revoke, 150), None, "no longer in flight");
+        assert_eq!(overdue_event(S::Completed, TransferMode::Instant, E::Revoke, 150), None);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //!   page, health, metrics) from an [`state::AppState`].
 //! - [`api`] holds the handlers, one module per capability.
 //! - [`problem`] maps every failure to `application/problem+json`, once.
-//! - [`auth`] (sessions, passwords).
+//! - [`auth`]: the `Caller` extractor (bearer tokens, checked by the service).
 //!
 //! Architecture invariant: handlers parse and render. Money operations are
 //! `recourse_service` operations; handlers never read the wall clock, never

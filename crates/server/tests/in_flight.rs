@@ -292,4 +292,37 @@ both_stores! {
         assert_eq!(app.balance(&bob).await.2, completed * 1_000);
         assert_eq!(app.balance(&alice).await, (100_000 - completed * 1_000, 0, 100_000 - completed * 1_000));
     }
+
+    async fn a_deadline_that_passed_decides_before_a_late_request(app) {
+        let alice = app.customer(true, 10_000).await;
+        let bob = app.customer(true, 0).await;
+        let delayed = app.send(&alice, &bob, 1_000, "late-1", json!({"arrival": "2h"})).await.body["id"].as_str().unwrap().to_owned();
+        let asking = app.send(&alice, &bob, 2_000, "late-2", json!({"acceptance": "required"})).await.body["id"].as_str().unwrap().to_owned();
+        // Time passes on the shared clock, and no scheduler has run yet.
+        app.store.advance_clock_offset(24 * HOUR * 1_000_000).await.unwrap();
+        let revoke = app.act(&alice, &delayed, "revoke").await;
+        assert_eq!((revoke.status.as_u16(), revoke.code(), revoke.body["current_status"].as_str()), (409, "illegal-transition", Some("completed")));
+        assert_eq!(history(&revoke.body["transfer"])[1], triple("completed", "arrive", "system"));
+        let accept = app.act(&bob, &asking, "accept").await;
+        assert_eq!((accept.status.as_u16(), accept.body["current_status"].as_str()), (409, Some("expired_refunded")));
+        assert_eq!(app.balance(&alice).await, (9_000, 0, 9_000));
+        assert_eq!(app.balance(&bob).await, (1_000, 0, 1_000));
+        // The scheduler finds nothing left to do.
+        assert_eq!(app.advance_clock(0).await.body["ran"], 0);
+    }
+
+    async fn a_profile_update_is_all_or_nothing(app) {
+        let alice = app.customer(true, 0).await;
+        // Registration was the first of the day's ten profile changes.
+        for n in 0..9 {
+            let renamed = app.request(reqwest::Method::PATCH, "/v1/me", Some(&alice.token), None, Some(json!({"nickname": format!("name {n}")}))).await;
+            assert_eq!(renamed.status, 200, "{}", renamed.body);
+        }
+        let both = app.request(reqwest::Method::PATCH, "/v1/me", Some(&alice.token), None, Some(json!({"nickname": "one more", "require_acceptance": true}))).await;
+        assert_eq!((both.status.as_u16(), both.code()), (429, "too-many-changes"));
+        let me = app.get("/v1/me", &alice.token).await.body;
+        assert_eq!((me["nickname"].as_str(), me["require_acceptance"].as_bool()), (Some("name 8"), Some(false)), "nothing of a refused update was applied");
+        let alone = app.request(reqwest::Method::PATCH, "/v1/me", Some(&alice.token), None, Some(json!({"require_acceptance": true}))).await;
+        assert_eq!(alone.body["require_acceptance"], true, "preferences are not profile changes");
+    }
 }

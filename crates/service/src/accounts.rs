@@ -9,7 +9,8 @@ use recourse_domain::phone::Phone;
 use recourse_domain::refusal::AccountRefusal;
 use recourse_domain::text::Nickname;
 use recourse_domain::{AccountId, CardId, Role, UserId};
-use recourse_store::{AccountBalance, Avatar, CardRecord, NewCard, NewUser, StoreError, UserRecord, Verification};
+use recourse_domain::transfer::Arrival;
+use recourse_store::{AccountBalance, Avatar, CardRecord, NewCard, NewUser, ProfileChanges, StoreError, UserRecord, Verification};
 use sha2::{Digest, Sha256};
 
 use crate::identity_provider::IdentityRejection;
@@ -247,15 +248,22 @@ impl Service {
         Ok(Ok(()))
     }
 
-    /// Change the nickname (kept in its history); the same nickname is no change.
-    pub async fn change_nickname(&self, user: &UserRecord, nickname: &Nickname) -> Answer<()> {
-        if nickname.as_str() == user.nickname {
-            return Ok(Ok(()));
+    /// Change the nickname (kept in its history) and the transfer
+    /// preferences (`default_arrival`, `require_acceptance`), all or nothing.
+    /// Order: preferences need a wallet; a new nickname counts against the
+    /// daily cap (the same nickname is no change).
+    pub async fn update_profile(&self, user: &UserRecord, nickname: Option<&Nickname>, default_arrival: Option<Arrival>, require_acceptance: Option<bool>) -> Answer<()> {
+        if (default_arrival.is_some() || require_acceptance.is_some()) && user.wallet.is_none() {
+            return Ok(Err(AccountRefusal::NotCustomer));
         }
-        if let Err(refusal) = self.profile_change_allowed(user.id).await? {
+        let nickname = nickname.filter(|n| n.as_str() != user.nickname);
+        if nickname.is_some()
+            && let Err(refusal) = self.profile_change_allowed(user.id).await?
+        {
             return Ok(Err(refusal));
         }
-        self.store.set_nickname(user.id, nickname.as_str().to_owned(), self.clock.now_us()).await?;
+        let changes = ProfileChanges { nickname: nickname.map(|n| n.as_str().to_owned()), default_arrival, require_acceptance };
+        self.store.update_profile(user.id, changes, self.clock.now_us()).await?;
         Ok(Ok(()))
     }
 

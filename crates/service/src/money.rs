@@ -291,11 +291,6 @@ impl Service {
         Ok((wallet, card, amount))
     }
 
-    /// How the customer's transfers travel by default, and whether transfers
-    /// to them wait for their acceptance.
-    pub async fn set_transfer_preferences(&self, user: UserId, default_arrival: Option<Arrival>, require_acceptance: Option<bool>) -> Result<UserRecord, ServiceError> {
-        Ok(self.store.set_transfer_preferences(user, default_arrival, require_acceptance).await?)
-    }
 }
 
 /// An operation that a replayed idempotency key can load in its current state.

@@ -44,9 +44,25 @@ pub async fn run_due(service: &Service) -> Result<u64, ServiceError> {
             tasks.spawn(async move { (transfer, event, store.transition_transfer(transfer, event, Actor::System, None, now_us).await) });
         }
         let mut progressed = 0;
+        let mut failed = None;
+        // Every transition of the round is awaited: one that fails (the store
+        // busy, a lost connection) stays due for the next round and does not
+        // stop the others.
         while let Some(joined) = tasks.join_next().await {
-            let (transfer, event, outcome) = joined.map_err(|e| ServiceError::Store(recourse_store::StoreError::Database(format!("scheduler task failed: {e}"))))?;
-            match outcome? {
+            let Ok((transfer, event, outcome)) = joined else {
+                failed = Some(ServiceError::Internal("a scheduler task panicked".into()));
+                continue;
+            };
+            let outcome = match outcome {
+                Ok(outcome) => outcome,
+                Err(error) => {
+                    tracing::warn!(%transfer, event = event.as_str(), %error, "a due transition failed; it stays due");
+                    metrics::counter!("recourse_scheduled_transition_failures_total").increment(1);
+                    failed = Some(error.into());
+                    continue;
+                }
+            };
+            match outcome {
                 TransitionOutcome::Moved(_) => {
                     moved += 1;
                     progressed += 1;
@@ -58,10 +74,13 @@ pub async fn run_due(service: &Service) -> Result<u64, ServiceError> {
                 }
             }
         }
-        if progressed == 0 && read > 0 {
-            // Rows that were due but moved nothing were met by someone else
-            // in the meantime; the next round reads what is left.
-            tokio::task::yield_now().await;
+        if let Some(error) = failed {
+            // Some of the round failed: report it (the next round retries),
+            // unless others moved, which the caller should hear about.
+            if progressed == 0 {
+                return Err(error);
+            }
+            break;
         }
         if read < DUE_BATCH_MAX as usize {
             break;

@@ -4,7 +4,7 @@
 
 use recourse_domain::ledger::{AccountAudit, AccountKind, AuditReport, Balance, EntryKind, HoldReason, LedgerEntry, Movement, OperationKind, audit};
 use recourse_domain::refusal::Refusal;
-use recourse_domain::transfer::{Actor, Arrival, Step, TransferEvent, TransferMode, TransferStatus, decide};
+use recourse_domain::transfer::{Actor, Arrival, Step, TransferEvent, TransferMode, TransferStatus, decide, overdue_event};
 use recourse_domain::{AccountId, CardId, Currency, HoldId, OperationId, Role, UserId};
 
 use crate::records::*;
@@ -420,11 +420,41 @@ fn insert_transfer(conn: &mut dyn SqlConn, transfer: &TransferRecord) -> Result<
 /// The one function through which a transfer changes status: ask the domain
 /// for the step, update the row only if it is still in the status it was read
 /// in, append the numbered event, take the ledger step, end the hold and
-/// clear the deadline — all inside the caller's transaction.
+/// clear the deadline — all inside the caller's transaction. A deadline that
+/// has passed decides first (`overdue_event`): a revoke asked for after
+/// `arrives_at` finds the transfer arrived, even if no scheduler has run yet.
 fn transition(conn: &mut dyn SqlConn, transfer: OperationId, event: TransferEvent, actor: Actor, reason: Option<&str>, now_us: i64) -> Result<TransitionOutcome, StoreError> {
-    let Some(details) = load_details(conn, transfer)? else {
+    let Some(mut details) = load_details(conn, transfer)? else {
+        clear_stale_due_work(conn, transfer, actor)?;
         return Ok(TransitionOutcome::NotFound);
     };
+    if let Some(due_event) = overdue_event(details.transfer.status, details.transfer.mode, event, now_us) {
+        details = match take_step(conn, details, due_event, Actor::System, None, now_us)? {
+            TransitionOutcome::Moved(details) => details,
+            other => return Err(StoreError::corrupt(format!("an overdue transfer {transfer} could not take its {due_event:?}: {other:?}"))),
+        };
+    }
+    let outcome = take_step(conn, details, event, actor, reason, now_us)?;
+    if !matches!(outcome, TransitionOutcome::Moved(_)) {
+        clear_stale_due_work(conn, transfer, actor)?;
+    }
+    Ok(outcome)
+}
+
+/// A deadline whose event can no longer happen (the transfer moved on, or is
+/// gone) must not be read again and again: the scheduler's own attempt
+/// deletes it. (Deadlines are deleted when a transfer moves on, so this only
+/// mends data that was already inconsistent.)
+fn clear_stale_due_work(conn: &mut dyn SqlConn, transfer: OperationId, actor: Actor) -> Result<(), StoreError> {
+    if actor == Actor::System {
+        conn.execute("DELETE FROM due_work WHERE subject_id = $1", &[id(transfer.as_bytes())])?;
+    }
+    Ok(())
+}
+
+/// One step of the state machine on a transfer read in this transaction.
+fn take_step(conn: &mut dyn SqlConn, details: TransferDetails, event: TransferEvent, actor: Actor, reason: Option<&str>, now_us: i64) -> Result<TransitionOutcome, StoreError> {
+    let transfer = details.transfer.id;
     let current = details.transfer.status;
     let last = details.history.last().ok_or_else(|| StoreError::corrupt(format!("transfer {transfer} has no history")))?;
     let (last_event, next_seq) = (last.event, last.seq + 1);
@@ -435,7 +465,7 @@ fn transition(conn: &mut dyn SqlConn, transfer: OperationId, event: TransferEven
     };
     let changed = conn.execute(
         "UPDATE transfers SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4",
-        &[to.as_str().into(), now_us.into(), id(transfer.as_bytes()), current.as_str().into()],
+        &[Val::Name(to.as_str()), now_us.into(), id(transfer.as_bytes()), Val::Name(current.as_str())],
     )?;
     if changed != 1 {
         return Err(StoreError::corrupt(format!("transfer {transfer} changed status under its writer")));
@@ -449,7 +479,7 @@ fn transition(conn: &mut dyn SqlConn, transfer: OperationId, event: TransferEven
         let ending = if kind == EntryKind::Settle { "settled" } else { "released" };
         let ended = conn.execute(
             "UPDATE holds SET ended_at = $1, ending = $2 WHERE op_id = $3 AND ended_at IS NULL",
-            &[now_us.into(), ending.into(), id(transfer.as_bytes())],
+            &[now_us.into(), Val::Name(ending), id(transfer.as_bytes())],
         )?;
         if ended != 1 {
             return Err(StoreError::corrupt(format!("transfer {transfer} had no active hold to end")));
@@ -569,16 +599,23 @@ impl Store {
         .await
     }
 
-    pub async fn set_nickname(&self, user: UserId, nickname: String, now_us: i64) -> Result<(), StoreError> {
+    /// Change a user's profile in one transaction: the nickname (kept in its
+    /// history) and the transfer preferences. `None` keeps a field.
+    pub async fn update_profile(&self, user: UserId, changes: ProfileChanges, now_us: i64) -> Result<(), StoreError> {
         self.write(Vec::new(), move |conn| {
-            conn.execute(
-                "UPDATE users SET nickname = $1, nickname_changed_at = $2 WHERE id = $3",
-                &[nickname.as_str().into(), now_us.into(), id(user.as_bytes())],
-            )?;
-            conn.execute(
-                "INSERT INTO nickname_history (user_id, nickname, changed_at) VALUES ($1, $2, $3)",
-                &[id(user.as_bytes()), nickname.as_str().into(), now_us.into()],
-            )?;
+            if changes.default_arrival.is_some() || changes.require_acceptance.is_some() {
+                conn.execute(
+                    "UPDATE users SET default_arrival = COALESCE($1, default_arrival), require_acceptance = COALESCE($2, require_acceptance) WHERE id = $3",
+                    &[changes.default_arrival.map(Arrival::as_str).into(), changes.require_acceptance.map(i64::from).into(), id(user.as_bytes())],
+                )?;
+            }
+            if let Some(nickname) = &changes.nickname {
+                conn.execute("UPDATE users SET nickname = $1, nickname_changed_at = $2 WHERE id = $3", &[nickname.as_str().into(), now_us.into(), id(user.as_bytes())])?;
+                conn.execute(
+                    "INSERT INTO nickname_history (user_id, nickname, changed_at) VALUES ($1, $2, $3)",
+                    &[id(user.as_bytes()), nickname.as_str().into(), now_us.into()],
+                )?;
+            }
             Ok(())
         })
         .await
@@ -922,19 +959,6 @@ impl Store {
 
     pub async fn bank_movement(&self, movement: OperationId) -> Result<Option<BankMovementRecord>, StoreError> {
         self.read(move |conn| load_bank_movement(conn, movement)).await
-    }
-
-    /// Change how a customer's transfers travel by default and whether
-    /// transfers to them wait for their acceptance. `None` keeps a setting.
-    pub async fn set_transfer_preferences(&self, user: UserId, default_arrival: Option<Arrival>, require_acceptance: Option<bool>) -> Result<UserRecord, StoreError> {
-        self.write(Vec::new(), move |conn| {
-            conn.execute(
-                "UPDATE users SET default_arrival = COALESCE($1, default_arrival), require_acceptance = COALESCE($2, require_acceptance) WHERE id = $3",
-                &[default_arrival.map(Arrival::as_str).into(), require_acceptance.map(i64::from).into(), id(user.as_bytes())],
-            )?;
-            load_user(conn, user)?.ok_or(StoreError::NotFound)
-        })
-        .await
     }
 
     // ----- the test clock -----

@@ -54,6 +54,14 @@ impl UserRecord {
     }
 }
 
+/// Profile fields to change together; `None` keeps a field.
+#[derive(Clone, Debug, Default)]
+pub struct ProfileChanges {
+    pub nickname: Option<String>,
+    pub default_arrival: Option<Arrival>,
+    pub require_acceptance: Option<bool>,
+}
+
 /// A completed real-name verification, encrypted by the vault.
 #[derive(Clone, Debug)]
 pub struct Verification {

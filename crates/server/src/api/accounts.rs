@@ -132,7 +132,7 @@ pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json
 pub struct UpdateMeRequest {
     pub nickname: Option<String>,
     /// How your transfers travel when a request does not say: `instant`, `2h` or `24h`.
-    #[schema(value_type = Option<String>, example = "2h")]
+    #[schema(value_type = Option<String>, example = "2h", pattern = "^(instant|2h|24h)$")]
     pub default_arrival: Option<String>,
     /// "Ask me before accepting transfers": transfers to you wait for your
     /// acceptance, and go back to the payer if you do not answer in time.
@@ -145,15 +145,7 @@ pub struct UpdateMeRequest {
 pub async fn update_me(State(state): State<AppState>, caller: Caller, ApiJson(request): ApiJson<UpdateMeRequest>) -> ApiResult<Json<MeView>> {
     let default_arrival = request.default_arrival.as_deref().map(super::money::parse_arrival).transpose()?;
     let nickname = request.nickname.as_deref().map(parse_nickname).transpose()?;
-    if default_arrival.is_some() || request.require_acceptance.is_some() {
-        if caller.user.wallet.is_none() {
-            return Err(recourse_domain::refusal::Refusal::NoWallet.into());
-        }
-        state.set_transfer_preferences(caller.user.id, default_arrival, request.require_acceptance).await?;
-    }
-    if let Some(nickname) = nickname {
-        answer(state.change_nickname(&caller.user, &nickname).await?)?;
-    }
+    answer(state.update_profile(&caller.user, nickname.as_ref(), default_arrival, request.require_acceptance).await?)?;
     Ok(Json(me_view(&state, caller.user.id).await?))
 }
 

@@ -100,7 +100,7 @@ pub struct TransferRequest {
     /// `instant`, `2h` or `24h`. A delayed transfer holds the payer's funds
     /// now and reaches the payee at `arrives_at`; until then the payer may
     /// revoke it. Absent: the payer's `default_arrival`.
-    #[schema(value_type = Option<String>, example = "2h")]
+    #[schema(value_type = Option<String>, example = "2h", pattern = "^(instant|2h|24h)$")]
     pub arrival: Option<String>,
     /// `required`: the payee must accept (within the acceptance window, 24 h
     /// by default) or the hold is released. Cannot be combined with a
