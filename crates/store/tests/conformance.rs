@@ -1,0 +1,241 @@
+//! The store's own conformance suite: every operation and every refusal of
+//! `Store`, run against SQLite and PostgreSQL alike (PostgreSQL when
+//! `RECOURSE_TEST_DATABASE_URL` names a database the suite may create
+//! scratch databases from). Both dialects must give the same answers; the
+//! PostgreSQL one-statement instant transfer is exercised by the same cases
+//! that run the generic path on SQLite. Each case ends with a ledger audit.
+
+use recourse_domain::ledger::OperationKind;
+use recourse_domain::refusal::Refusal;
+use recourse_domain::transfer::{Actor, Arrival, TransferEvent, TransferMode, TransferStatus};
+use recourse_domain::{AccountId, CardId, Currency, OperationId, Role, UserId};
+use recourse_store::{
+    Backend, BankMovementRecord, IdempotencyClaim, NewCard, NewUser, Outcome, ProfileChanges, Store, StoreConfig, StoreError, TransferRecord, TransitionOutcome, Verification,
+};
+
+const HOUR_US: i64 = 3_600_000_000;
+
+/// A fresh store of each kind; PostgreSQL only when configured.
+async fn stores() -> Vec<(&'static str, Store, Option<(String, String)>, tempfile::TempDir)> {
+    let mut out = Vec::new();
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = open(Backend::Sqlite { data_dir: dir.path().to_path_buf() }).await;
+    out.push(("sqlite", sqlite, None, dir));
+    match std::env::var("RECOURSE_TEST_DATABASE_URL") {
+        Ok(admin) => {
+            let name = format!("recourse_store_{}", uuid::Uuid::now_v7().simple());
+            let (a, n) = (admin.clone(), name.clone());
+            tokio::task::spawn_blocking(move || postgres::Client::connect(&a, postgres::NoTls).unwrap().batch_execute(&format!("CREATE DATABASE {n}")).unwrap()).await.unwrap();
+            let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+            let pg = open(Backend::Postgres { url }).await;
+            out.push(("postgres", pg, Some((admin, name)), tempfile::tempdir().unwrap()));
+        }
+        Err(_) => eprintln!("skipped on PostgreSQL: RECOURSE_TEST_DATABASE_URL is not set"),
+    }
+    out
+}
+
+async fn open(backend: Backend) -> Store {
+    let mut config = StoreConfig::new(backend);
+    config.readers = 2;
+    tokio::task::spawn_blocking(move || Store::open(&config)).await.unwrap().expect("opening the store")
+}
+
+async fn finish(store: Store, pg: Option<(String, String)>) {
+    let report = store.audit().await.unwrap();
+    assert!(report.is_sound(), "ledger problems: {:?}", report.problems);
+    drop(store);
+    if let Some((admin, name)) = pg {
+        tokio::task::spawn_blocking(move || {
+            let _ = postgres::Client::connect(&admin, postgres::NoTls).unwrap().batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        })
+        .await
+        .unwrap();
+    }
+}
+
+struct Person {
+    user: UserId,
+    wallet: AccountId,
+    card: CardId,
+}
+
+async fn person(store: &Store, n: u32, verified: bool) -> Person {
+    let (user, wallet) = (UserId::new(), AccountId::new());
+    let phone = format!("+86139{:08}", n + (uuid::Uuid::now_v7().as_u128() % 1000) as u32 * 100_000);
+    store.create_user(NewUser { id: user, phone, password_hash: "x".into(), nickname: "n".into(), role: Role::Customer, wallet: Some(wallet), created_at_us: 1, avatar: None }).await.unwrap();
+    if verified {
+        let verification = Verification { legal_name_enc: vec![1], id_number_enc: vec![2], id_number_index: user.as_bytes().to_vec(), masked_name: "*三".into(), id_last4: "0000".into(), verified_at_us: 1 };
+        store.verify_user(user, verification, 1).await.unwrap();
+    }
+    let card = CardId::new();
+    store.bind_card(NewCard { id: card, user, card_enc: vec![3], card_index: card.as_bytes().to_vec(), last4: "1111".into(), created_at_us: 1 }).await.unwrap();
+    Person { user, wallet, card }
+}
+
+fn claim(caller: UserId, key: &str, hash: u8) -> IdempotencyClaim {
+    IdempotencyClaim { caller, key: key.into(), request_hash: vec![hash] }
+}
+
+fn bank(kind: OperationKind, who: &Person, amount: i64) -> BankMovementRecord {
+    BankMovementRecord { id: OperationId::new(), kind, user: who.user, card: who.card, account: who.wallet, amount_fen: amount, currency: Currency::Cny, created_at_us: 5 }
+}
+
+fn transfer(from: &Person, to: &Person, amount: i64, mode: TransferMode, now_us: i64) -> TransferRecord {
+    TransferRecord {
+        id: OperationId::new(),
+        payer: from.user,
+        payee: to.user,
+        payer_account: from.wallet,
+        payee_account: to.wallet,
+        amount_fen: amount,
+        currency: Currency::Cny,
+        note: Some("n".into()),
+        status: mode.initial_status(),
+        mode,
+        created_at_us: now_us,
+        updated_at_us: now_us,
+        checks: "{}".into(),
+    }
+}
+
+async fn figures(store: &Store, who: &Person) -> (i64, i64) {
+    let balance = store.balance(who.wallet).await.unwrap().balance;
+    (balance.balance_fen, balance.held_fen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_cards_and_profiles() {
+    for (kind, store, pg, _dir) in stores().await {
+        let alice = person(&store, 1, true).await;
+        let record = store.user(alice.user).await.unwrap().unwrap();
+        let phone = record.phone.clone();
+        let again = NewUser { id: UserId::new(), phone, password_hash: "x".into(), nickname: "n".into(), role: Role::Customer, wallet: Some(AccountId::new()), created_at_us: 2, avatar: None };
+        assert_eq!(store.create_user(again).await.err(), Some(StoreError::PhoneTaken), "{kind}");
+        let verification = Verification { legal_name_enc: vec![1], id_number_enc: vec![2], id_number_index: vec![9], masked_name: "*三".into(), id_last4: "0000".into(), verified_at_us: 1 };
+        assert_eq!(store.verify_user(alice.user, verification.clone(), 1).await.err(), Some(StoreError::AlreadyVerified), "{kind}");
+        // One identity, at most one account (limit 1): the second is refused atomically.
+        let bob = person(&store, 2, false).await;
+        let carol = person(&store, 3, false).await;
+        store.verify_user(bob.user, verification.clone(), 1).await.unwrap();
+        assert_eq!(store.verify_user(carol.user, verification, 1).await.err(), Some(StoreError::IdentityLimitReached), "{kind}");
+        let card = NewCard { id: CardId::new(), user: alice.user, card_enc: vec![3], card_index: alice.card.as_bytes().to_vec(), last4: "1111".into(), created_at_us: 1 };
+        assert_eq!(store.bind_card(card).await.err(), Some(StoreError::CardAlreadyBound), "{kind}");
+        let changes = ProfileChanges { nickname: Some("新名".into()), default_arrival: Some(Arrival::After24Hours), require_acceptance: Some(true) };
+        store.update_profile(alice.user, changes, 10).await.unwrap();
+        let updated = store.user(alice.user).await.unwrap().unwrap();
+        assert_eq!((updated.nickname.as_str(), updated.default_arrival, updated.require_acceptance), ("新名", Arrival::After24Hours, true), "{kind}");
+        assert_eq!(store.profile_changes_since(alice.user, 5).await.unwrap().0, 1, "{kind}");
+        assert_eq!(store.clock_offset_us().await.unwrap(), 0);
+        assert_eq!(store.advance_clock_offset(7).await.unwrap(), 7);
+        assert_eq!(store.clock_offset_us().await.unwrap(), 7, "{kind}");
+        finish(store, pg).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bank_movements_and_their_refusals() {
+    for (kind, store, pg, _dir) in stores().await {
+        let alice = person(&store, 1, true).await;
+        let bob = person(&store, 2, true).await;
+        let topup = store.create_bank_movement(claim(alice.user, "t", 1), bank(OperationKind::Topup, &alice, 1_000)).await.unwrap();
+        assert!(matches!(topup, Outcome::Created(_)), "{kind}");
+        assert!(matches!(store.create_bank_movement(claim(alice.user, "t", 1), bank(OperationKind::Topup, &alice, 1_000)).await.unwrap(), Outcome::Replayed(_)), "{kind}");
+        let conflict = store.create_bank_movement(claim(alice.user, "t", 2), bank(OperationKind::Topup, &alice, 1_001)).await.unwrap();
+        assert_eq!(conflict, Outcome::Refused(Refusal::IdempotencyKeyReused), "{kind}");
+        let over = store.create_bank_movement(claim(alice.user, "w", 3), bank(OperationKind::Withdrawal, &alice, 1_001)).await.unwrap();
+        assert_eq!(over, Outcome::Refused(Refusal::InsufficientFunds { available_fen: 1_000, amount_fen: 1_001 }), "{kind}");
+        // Someone else's card is not bound to this account.
+        let foreign = BankMovementRecord { card: bob.card, ..bank(OperationKind::Withdrawal, &alice, 1) };
+        assert_eq!(store.create_bank_movement(claim(alice.user, "f", 4), foreign).await.unwrap(), Outcome::Refused(Refusal::CardNotFound), "{kind}");
+        // A refused request left its key free.
+        assert!(matches!(store.create_bank_movement(claim(alice.user, "w", 5), bank(OperationKind::Withdrawal, &alice, 400)).await.unwrap(), Outcome::Created(_)), "{kind}");
+        assert_eq!(figures(&store, &alice).await, (600, 0), "{kind}");
+        finish(store, pg).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instant_transfers_replays_conflicts_and_refusals() {
+    for (kind, store, pg, _dir) in stores().await {
+        let alice = person(&store, 1, true).await;
+        let bob = person(&store, 2, true).await;
+        store.create_bank_movement(claim(alice.user, "seed", 0), bank(OperationKind::Topup, &alice, 1_000)).await.unwrap();
+        let first = transfer(&alice, &bob, 300, TransferMode::Instant, 10);
+        let Outcome::Created(created) = store.create_transfer(claim(alice.user, "k", 1), first.clone()).await.unwrap() else { panic!("{kind}: created") };
+        assert_eq!((created.transfer.status, created.history.len()), (TransferStatus::Completed, 1), "{kind}");
+        let Outcome::Replayed(replayed) = store.create_transfer(claim(alice.user, "k", 1), transfer(&alice, &bob, 300, TransferMode::Instant, 11)).await.unwrap() else { panic!("{kind}: replay") };
+        assert_eq!(replayed.transfer.id, first.id, "{kind}");
+        assert_eq!(store.create_transfer(claim(alice.user, "k", 2), transfer(&alice, &bob, 301, TransferMode::Instant, 12)).await.unwrap(), Outcome::Refused(Refusal::IdempotencyKeyReused), "{kind}");
+        let over = store.create_transfer(claim(alice.user, "o", 3), transfer(&alice, &bob, 701, TransferMode::Instant, 13)).await.unwrap();
+        assert_eq!(over, Outcome::Refused(Refusal::InsufficientFunds { available_fen: 700, amount_fen: 701 }), "{kind}");
+        assert!(matches!(store.create_transfer(claim(alice.user, "o", 4), transfer(&alice, &bob, 700, TransferMode::Instant, 14)).await.unwrap(), Outcome::Created(_)), "{kind}: the key stayed free");
+        assert_eq!((figures(&store, &alice).await, figures(&store, &bob).await), ((0, 0), (1_000, 0)), "{kind}");
+        let history = store.transfers_of(bob.wallet, None, 10).await.unwrap();
+        assert_eq!(history.len(), 2, "{kind}");
+        // An instant transfer takes no event after creation.
+        for event in [TransferEvent::Revoke, TransferEvent::Accept, TransferEvent::Arrive, TransferEvent::Return] {
+            assert!(matches!(store.transition_transfer(first.id, event, Actor::Payer, None, 20).await.unwrap(), TransitionOutcome::Illegal(_)), "{kind} {event:?}");
+        }
+        assert_eq!(store.transition_transfer(OperationId::new(), TransferEvent::Revoke, Actor::Payer, None, 20).await.unwrap(), TransitionOutcome::NotFound, "{kind}");
+        finish(store, pg).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfers_in_flight_hold_settle_release_and_expire() {
+    for (kind, store, pg, _dir) in stores().await {
+        let alice = person(&store, 1, true).await;
+        let bob = person(&store, 2, true).await;
+        store.create_bank_movement(claim(alice.user, "seed", 0), bank(OperationKind::Topup, &alice, 10_000)).await.unwrap();
+        let delayed = |n: i64, amount| transfer(&alice, &bob, amount, TransferMode::Delayed { arrival: Arrival::After2Hours, arrives_at_us: n + 2 * HOUR_US }, n);
+        let asking = |n: i64, amount| transfer(&alice, &bob, amount, TransferMode::AcceptanceRequired { expires_at_us: n + 24 * HOUR_US }, n);
+        let (arrives, revoked, accepted, declined, expires) = (delayed(100, 1_000), delayed(101, 2_000), asking(102, 300), asking(103, 400), asking(104, 500));
+        for (index, record) in [&arrives, &revoked, &accepted, &declined, &expires].into_iter().enumerate() {
+            assert!(matches!(store.create_transfer(claim(alice.user, &format!("f{index}"), 1), record.clone()).await.unwrap(), Outcome::Created(_)), "{kind}");
+        }
+        assert_eq!(figures(&store, &alice).await, (10_000, 4_200), "{kind}: held, not moved");
+        assert_eq!(store.transfers_of(bob.wallet, None, 10).await.unwrap().len(), 5, "{kind}: the payee sees them coming");
+        assert_eq!(store.create_transfer(claim(alice.user, "big", 1), delayed(105, 5_801)).await.unwrap(), Outcome::Refused(Refusal::InsufficientFunds { available_fen: 5_800, amount_fen: 5_801 }), "{kind}");
+
+        let step = |id, event, actor| store.transition_transfer(id, event, actor, None, 200);
+        assert!(matches!(step(revoked.id, TransferEvent::Revoke, Actor::Payer).await.unwrap(), TransitionOutcome::Moved(d) if d.transfer.status == TransferStatus::Revoked), "{kind}");
+        assert!(matches!(step(revoked.id, TransferEvent::Revoke, Actor::Payer).await.unwrap(), TransitionOutcome::AlreadyDone(_)), "{kind}");
+        assert!(matches!(step(accepted.id, TransferEvent::Accept, Actor::Payee).await.unwrap(), TransitionOutcome::Moved(d) if d.transfer.status == TransferStatus::Completed), "{kind}");
+        assert!(matches!(step(declined.id, TransferEvent::Decline, Actor::Payee).await.unwrap(), TransitionOutcome::Moved(d) if d.transfer.status == TransferStatus::Declined), "{kind}");
+        assert!(matches!(step(arrives.id, TransferEvent::Accept, Actor::Payee).await.unwrap(), TransitionOutcome::Illegal(_)), "{kind}: a delayed transfer is not accepted");
+        assert_eq!(figures(&store, &alice).await, (9_700, 1_500), "{kind}");
+        assert_eq!(figures(&store, &bob).await, (300, 0), "{kind}");
+
+        // The deadlines, in order; only what is due at `now`.
+        assert!(store.due_transfers(100 + 2 * HOUR_US - 1, 10).await.unwrap().is_empty(), "{kind}");
+        assert_eq!(store.due_transfers(100 + 2 * HOUR_US, 10).await.unwrap(), vec![(arrives.id, TransferEvent::Arrive)], "{kind}");
+        let all_due = store.due_transfers(200 + 24 * HOUR_US, 10).await.unwrap();
+        assert_eq!(all_due, vec![(arrives.id, TransferEvent::Arrive), (expires.id, TransferEvent::Expire)], "{kind}: settled ones have no deadline");
+        for (id, event) in all_due {
+            assert!(matches!(store.transition_transfer(id, event, Actor::System, None, 200 + 24 * HOUR_US).await.unwrap(), TransitionOutcome::Moved(_)), "{kind}");
+        }
+        assert!(store.due_transfers(i64::MAX, 10).await.unwrap().is_empty(), "{kind}");
+        assert_eq!(figures(&store, &alice).await, (8_700, 0), "{kind}");
+        assert_eq!(figures(&store, &bob).await, (1_300, 0), "{kind}");
+        let arrived = store.transfer(arrives.id).await.unwrap().unwrap();
+        let events: Vec<_> = arrived.history.iter().map(|e| (e.seq, e.status, e.event, e.actor)).collect();
+        assert_eq!(events, vec![(1, TransferStatus::PendingArrival, TransferEvent::Create, Actor::Payer), (2, TransferStatus::Completed, TransferEvent::Arrive, Actor::System)], "{kind}");
+
+        // A late revoke: the passed deadline decides first, in the same transaction.
+        let late = delayed(300, 100);
+        store.create_transfer(claim(alice.user, "late", 1), late.clone()).await.unwrap();
+        let answer = store.transition_transfer(late.id, TransferEvent::Revoke, Actor::Payer, None, 300 + 3 * HOUR_US).await.unwrap();
+        assert!(matches!(&answer, TransitionOutcome::Illegal(d) if d.transfer.status == TransferStatus::Completed && d.history.len() == 2), "{kind}: {answer:?}");
+        assert!(store.due_transfers(i64::MAX, 10).await.unwrap().is_empty(), "{kind}");
+        finish(store, pg).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduler_asking_about_a_missing_transfer_gets_not_found() {
+    for (kind, store, pg, _dir) in stores().await {
+        assert_eq!(store.transition_transfer(OperationId::new(), TransferEvent::Arrive, Actor::System, None, 1).await.unwrap(), TransitionOutcome::NotFound, "{kind}");
+        finish(store, pg).await;
+    }
+}
