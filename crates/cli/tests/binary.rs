@@ -211,22 +211,26 @@ async fn funded_customer(client: &reqwest::Client, base: &str, phone: &str, id_n
     (token, registered["id"].as_str().unwrap().to_owned())
 }
 
+/// `recourse serve` on `port` with cheap password hashing (the tests log in often).
+fn serve_cheaply(store: &[String], port: u16, extra: &[&str]) -> Server {
+    Server(
+        recourse(store)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(extra)
+            .env("RECOURSE_PASSWORD_HASHING__MEMORY_KIB", "64")
+            .env("RECOURSE_PASSWORD_HASHING__ITERATIONS", "1")
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
 /// "Acknowledged means durable": kill -9 the server while transfers are in
 /// flight, restart it on the same store, and find every acknowledged transfer.
 async fn acknowledged_transfers_survive_kill_9(store: Vec<String>) {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let start = |store: &Vec<String>| {
-        Server(
-            recourse(store)
-                .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-                .env("RECOURSE_PASSWORD_HASHING__MEMORY_KIB", "64")
-                .env("RECOURSE_PASSWORD_HASHING__ITERATIONS", "1")
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        )
-    };
+    let start = |store: &Vec<String>| serve_cheaply(store, port, &[]);
     let mut server = start(&store);
     let client = reqwest::Client::new();
     wait_healthy(&client, &base, &mut server).await;
@@ -297,17 +301,7 @@ async fn acknowledged_transfers_survive_kill_9_on_postgres() {
 async fn a_pending_transfer_survives_kill_9(store: Vec<String>) {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let start = |store: &Vec<String>| {
-        Server(
-            recourse(store)
-                .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--test-clock"])
-                .env("RECOURSE_PASSWORD_HASHING__MEMORY_KIB", "64")
-                .env("RECOURSE_PASSWORD_HASHING__ITERATIONS", "1")
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        )
-    };
+    let start = |store: &Vec<String>| serve_cheaply(store, port, &["--test-clock"]);
     let mut server = start(&store);
     let client = reqwest::Client::new();
     wait_healthy(&client, &base, &mut server).await;
