@@ -46,10 +46,53 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
         delayed_percent: u8,
     },
+    /// Seed verified, funded customers for load from outside (`wrk`) into the
+    /// store named by `--data-dir` / `--database-url`, and write
+    /// `OUT/payers.txt` (one bearer token a line) and `OUT/payees.txt` (one
+    /// user id a line). `scripts/bench-wrk … popular` uses it.
+    Seed {
+        #[arg(long, default_value_t = 64)]
+        payers: usize,
+        #[arg(long, default_value_t = 32)]
+        payees: usize,
+        /// Directory for `payers.txt` and `payees.txt`.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
 }
 
-pub async fn run(mut settings: Settings, explicit_data_dir: bool, command: BenchCommand) -> anyhow::Result<()> {
-    let BenchCommand::Transfers { accounts, clients, seconds, warmup_seconds, delayed_percent } = command;
+pub async fn run(settings: Settings, explicit_data_dir: bool, command: BenchCommand) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Transfers { accounts, clients, seconds, warmup_seconds, delayed_percent } => {
+            transfers(settings, explicit_data_dir, accounts, clients, seconds, warmup_seconds, delayed_percent).await
+        }
+        BenchCommand::Seed { payers, payees, out } => seed_for_wrk(&settings, payers, payees, &out).await,
+    }
+}
+
+/// Payers and payees for `wrk`, with sessions written straight into the store.
+async fn seed_for_wrk(settings: &Settings, payers: usize, payees: usize, out: &std::path::Path) -> anyhow::Result<()> {
+    anyhow::ensure!((1..=10_000).contains(&payers) && (1..=10_000).contains(&payees), "payers and payees are 1 to 10,000");
+    let store = open_store(settings).await?;
+    let customers = seed(&store, &Vault::new(&recourse_service::vault::random_key()), payers + payees).await?;
+    let users: Vec<UserId> = customers.iter().map(|(_, id)| id.parse()).collect::<Result<_, _>>()?;
+    let mut tokens = String::new();
+    for user in &users[..payers] {
+        let (token, hash) = recourse_service::passwords::new_token();
+        // The bench's sessions: created at 0 on the service clock, valid for ten years.
+        store.create_session(hash, *user, 0, i64::MAX / 2).await?;
+        tokens.push_str(&token);
+        tokens.push('\n');
+    }
+    let ids: String = users[payers..].iter().map(|id| format!("{id}\n")).collect();
+    std::fs::create_dir_all(out)?;
+    std::fs::write(out.join("payers.txt"), tokens)?;
+    std::fs::write(out.join("payees.txt"), ids)?;
+    eprintln!("seeded {payers} payers and {payees} payees in {}", store.description());
+    Ok(())
+}
+
+async fn transfers(mut settings: Settings, explicit_data_dir: bool, accounts: usize, clients: usize, seconds: u64, warmup_seconds: u64, delayed_percent: u8) -> anyhow::Result<()> {
     anyhow::ensure!(accounts >= 2 && clients >= 1 && accounts >= clients, "need at least 2 accounts and no more clients than accounts");
     anyhow::ensure!((1..=3600).contains(&seconds), "seconds is 1 to 3600");
     // The bench clock moves 4 hours a second: sessions (30 days) would expire after 180 s.
