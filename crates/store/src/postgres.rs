@@ -1,18 +1,24 @@
-//! PostgreSQL connections (the synchronous `postgres` client, used only from
-//! the store's own threads). Prepared statements are cached per connection so
-//! each statement costs one round trip.
+//! PostgreSQL connections: `tokio-postgres` driven by a small current-thread
+//! runtime that each connection owns, used only from the store's own threads
+//! (writers, and reads on blocking threads). Prepared statements are cached
+//! per connection, so each statement costs one round trip — and
+//! [`SqlConn::pipeline`] sends a whole list of statements before waiting for
+//! the first answer, so a batch of them costs one round trip (tokio-postgres
+//! pipelines requests that are in flight together on one connection).
 
 use std::collections::HashMap;
 use std::error::Error;
 
-use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
-use postgres::{Client, NoTls, Statement};
+use futures_util::future::join_all;
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+use tokio_postgres::{Client, NoTls, Statement};
 
 use crate::StoreError;
 use crate::sql::{Dialect, Row, SqlConn, Val};
 
 pub struct PgConn {
     url: String,
+    runtime: tokio::runtime::Runtime,
     client: Client,
     statements: HashMap<String, Statement>,
     /// Set when an error showed the connection is gone.
@@ -37,7 +43,7 @@ impl ToSql for Val {
     to_sql_checked!();
 }
 
-fn db_error(context: &str, error: postgres::Error) -> StoreError {
+fn db_error(context: &str, error: tokio_postgres::Error) -> StoreError {
     // The driver's error carries the server's message and SQLSTATE.
     let detail = match error.as_db_error() {
         Some(db) => format!("{} ({})", db.message(), db.code().code()),
@@ -59,10 +65,25 @@ fn db_error(context: &str, error: postgres::Error) -> StoreError {
     }
 }
 
+/// Open a client; its connection task runs on `runtime` whenever the
+/// runtime is driven (every call blocks on it).
+fn open(runtime: &tokio::runtime::Runtime, url: &str, context: &str) -> Result<Client, StoreError> {
+    let (client, connection) = runtime.block_on(tokio_postgres::connect(url, NoTls)).map_err(|e| db_error(context, e))?;
+    runtime.spawn(async move {
+        // Ends when the client is dropped or the server closes the connection.
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
 impl PgConn {
     pub fn connect(url: &str) -> Result<PgConn, StoreError> {
-        let client = Client::connect(url, NoTls).map_err(|e| db_error("connect", e))?;
-        Ok(PgConn { url: url.to_owned(), client, statements: HashMap::new(), broken: false })
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Unavailable(format!("postgres runtime: {e}")))?;
+        let client = open(&runtime, url, "connect")?;
+        Ok(PgConn { url: url.to_owned(), runtime, client, statements: HashMap::new(), broken: false })
     }
 
     /// Remember a lost connection, so that the next transaction replaces it.
@@ -77,7 +98,7 @@ impl PgConn {
         if let Some(statement) = self.statements.get(sql) {
             return Ok(statement.clone());
         }
-        let prepared = self.client.prepare(sql).map_err(|e| db_error("prepare", e));
+        let prepared = self.runtime.block_on(self.client.prepare(sql)).map_err(|e| db_error("prepare", e));
         let statement = self.note(prepared)?;
         self.statements.insert(sql.to_owned(), statement.clone());
         Ok(statement)
@@ -88,6 +109,15 @@ fn params_of(params: &[Val]) -> Vec<&(dyn ToSql + Sync)> {
     params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
 }
 
+fn rows_of(rows: &[tokio_postgres::Row]) -> Result<Vec<Row>, StoreError> {
+    rows.iter()
+        .map(|row| {
+            let values = row.columns().iter().enumerate().map(|(index, column)| convert(row, index, column.type_())).collect::<Result<Vec<_>, _>>()?;
+            Ok(Row(values))
+        })
+        .collect()
+}
+
 impl SqlConn for PgConn {
     fn dialect(&self) -> Dialect {
         Dialect::Postgres
@@ -95,30 +125,33 @@ impl SqlConn for PgConn {
 
     fn execute(&mut self, sql: &str, params: &[Val]) -> Result<u64, StoreError> {
         let statement = self.statement(sql)?;
-        let result = self.client.execute(&statement, &params_of(params)).map_err(|e| db_error("execute", e));
+        let result = self.runtime.block_on(self.client.execute(&statement, &params_of(params))).map_err(|e| db_error("execute", e));
         self.note(result)
     }
 
     fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>, StoreError> {
         let statement = self.statement(sql)?;
-        let result = self.client.query(&statement, &params_of(params)).map_err(|e| db_error("query", e));
+        let result = self.runtime.block_on(self.client.query(&statement, &params_of(params))).map_err(|e| db_error("query", e));
         let rows = self.note(result)?;
-        rows.iter()
-            .map(|row| {
-                let values = row
-                    .columns()
-                    .iter()
-                    .enumerate()
-                    .map(|(index, column)| convert(row, index, column.type_()))
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(Row(values))
-            })
-            .collect()
+        rows_of(&rows)
     }
 
     fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
-        let result = self.client.batch_execute(sql).map_err(|e| db_error("batch", e));
+        let result = self.runtime.block_on(self.client.batch_execute(sql)).map_err(|e| db_error("batch", e));
         self.note(result)
+    }
+
+    fn pipeline(&mut self, statements: &[(&str, Vec<Val>)]) -> Result<Vec<Result<Vec<Row>, StoreError>>, StoreError> {
+        let prepared = statements.iter().map(|(sql, _)| self.statement(sql)).collect::<Result<Vec<_>, _>>()?;
+        let params: Vec<Vec<&(dyn ToSql + Sync)>> = statements.iter().map(|(_, params)| params_of(params)).collect();
+        let client = &self.client;
+        let answers = self.runtime.block_on(join_all(prepared.iter().zip(&params).map(|(statement, params)| client.query(statement, params))));
+        let answers: Vec<Result<Vec<Row>, StoreError>> =
+            answers.into_iter().map(|answer| answer.map_err(|e| db_error("pipeline", e)).and_then(|rows| rows_of(&rows))).collect();
+        if answers.iter().any(|a| matches!(a, Err(StoreError::Unavailable(_)))) {
+            self.broken = true;
+        }
+        Ok(answers)
     }
 
     fn reconnect_if_closed(&mut self) -> Result<(), StoreError> {
@@ -126,15 +159,15 @@ impl SqlConn for PgConn {
             return Ok(());
         }
         tracing::warn!("the PostgreSQL connection was closed; reconnecting");
-        self.client = Client::connect(&self.url, NoTls).map_err(|e| db_error("reconnect", e))?;
+        self.client = open(&self.runtime, &self.url, "reconnect")?;
         self.statements.clear();
         self.broken = false;
         Ok(())
     }
 }
 
-fn convert(row: &postgres::Row, index: usize, ty: &Type) -> Result<Val, StoreError> {
-    let err = |e: postgres::Error| db_error("column", e);
+fn convert(row: &tokio_postgres::Row, index: usize, ty: &Type) -> Result<Val, StoreError> {
+    let err = |e: tokio_postgres::Error| db_error("column", e);
     let value = if *ty == Type::INT8 {
         row.try_get::<_, Option<i64>>(index).map_err(err)?.map(Val::I64)
     } else if *ty == Type::INT4 {

@@ -144,6 +144,14 @@ pub trait SqlConn: Send {
         Ok(())
     }
 
+    /// Run statements that never abort the transaction and do not depend on
+    /// each other's answers: one after the other here (SQLite), in one round
+    /// trip on PostgreSQL. The outer error is a failure to send them at all;
+    /// each statement's own answer stands alone.
+    fn pipeline(&mut self, statements: &[(&str, Vec<Val>)]) -> Result<Vec<Result<Vec<Row>, StoreError>>, StoreError> {
+        Ok(statements.iter().map(|(sql, params)| self.query(sql, params)).collect())
+    }
+
     /// Open a write transaction.
     fn begin_write(&mut self) -> Result<(), StoreError> {
         match self.dialect() {

@@ -10,6 +10,14 @@
 //! If the commit fails, every operation in the batch gets the error; if
 //! PostgreSQL reports a deadlock or serialization failure, the whole batch is
 //! rolled back and run again (bounded).
+//!
+//! On PostgreSQL, an operation may also offer a *fast statement*: one
+//! statement that never aborts the transaction and writes nothing unless it
+//! succeeds whole. The fast statements of a batch are sent together, in one
+//! round trip (`SqlConn::pipeline`), right after the account locks; an
+//! operation whose statement did not succeed (a replay, a refusal) then runs
+//! its ordinary closure in its savepoint. The account locks are held for a
+//! few round trips per batch, not two per operation.
 
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -18,7 +26,7 @@ use recourse_domain::AccountId;
 use tokio::sync::oneshot;
 
 use crate::StoreError;
-use crate::sql::{Dialect, SqlConn, Val};
+use crate::sql::{Dialect, Row, SqlConn, Val};
 
 /// Batch retries after deadlock or serialization failures before giving up.
 const CONTENTION_RETRIES_MAX: u32 = 5;
@@ -37,10 +45,24 @@ pub(crate) trait Job: Send {
     fn run(&mut self, conn: &mut dyn SqlConn) -> bool;
     fn contended(&self) -> bool;
     fn finish(self: Box<Self>, commit: Result<(), StoreError>);
+    /// The job's fast statement, if it has one (see the module header).
+    fn fast_statement(&self) -> Option<(&'static str, Vec<Val>)>;
+    /// The fast statement's rows: `true` if they answer the job (its writes
+    /// are kept); `false` if it must run its closure as usual.
+    fn answer_fast(&mut self, rows: &[Row]) -> bool;
+}
+
+/// One statement that can do a job's whole work when it succeeds, and how
+/// to read its answer (`None`: it did not succeed; nothing was written).
+pub(crate) struct FastStatement<T> {
+    pub sql: &'static str,
+    pub params: Vec<Val>,
+    pub answer: Box<dyn FnMut(&[Row]) -> Option<T> + Send>,
 }
 
 struct TypedJob<T, F> {
     work: F,
+    fast: Option<FastStatement<T>>,
     locks: Vec<AccountId>,
     result: Option<Result<T, StoreError>>,
     reply: Option<oneshot::Sender<Result<T, StoreError>>>,
@@ -78,6 +100,21 @@ where
 
     fn contended(&self) -> bool {
         matches!(self.result, Some(Err(StoreError::Contention(_))))
+    }
+
+    fn fast_statement(&self) -> Option<(&'static str, Vec<Val>)> {
+        self.fast.as_ref().map(|fast| (fast.sql, fast.params.clone()))
+    }
+
+    fn answer_fast(&mut self, rows: &[Row]) -> bool {
+        let Some(fast) = self.fast.as_mut() else { return false };
+        match (fast.answer)(rows) {
+            Some(value) => {
+                self.result = Some(Ok(value));
+                true
+            }
+            None => false,
+        }
     }
 
     fn finish(mut self: Box<Self>, commit: Result<(), StoreError>) {
@@ -119,13 +156,13 @@ impl WriteQueue {
         WriteQueue { sender }
     }
 
-    pub async fn submit<T, F>(&self, locks: Vec<AccountId>, work: F) -> Result<T, StoreError>
+    pub async fn submit<T, F>(&self, locks: Vec<AccountId>, fast: Option<FastStatement<T>>, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnMut(&mut dyn SqlConn) -> Result<Done<T>, StoreError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let job = Box::new(TypedJob { work, locks, result: None, reply: Some(reply) });
+        let job = Box::new(TypedJob { work, fast, locks, result: None, reply: Some(reply) });
         match self.sender.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(StoreError::Overloaded),
@@ -217,20 +254,27 @@ fn contention() -> StoreError {
 
 fn run_jobs(conn: &mut dyn SqlConn, batch: &mut [Box<dyn Job>]) -> Result<Ending, StoreError> {
     let postgres = conn.dialect() == Dialect::Postgres;
+    let mut answered = vec![false; batch.len()];
     if postgres {
         lock_accounts_in_order(conn, batch)?;
+        run_fast_statements(conn, batch, &mut answered)?;
     }
-    if let [job] = batch {
+    let mut pending: Vec<&mut Box<dyn Job>> = batch.iter_mut().zip(&answered).filter(|(_, done)| !**done).map(|(job, _)| job).collect();
+    if pending.is_empty() {
+        return Ok(Ending::Commit);
+    }
+    if pending.len() == 1 && answered.iter().all(|done| !done) {
         // One job: the transaction itself is its savepoint.
+        let job = &mut pending[0];
         let ok = job.run(conn);
         if job.contended() {
             return Err(contention());
         }
         return Ok(if ok { Ending::Commit } else { Ending::Rollback });
     }
-    let last = batch.len() - 1;
+    let last = pending.len() - 1;
     conn.batch("SAVEPOINT op")?;
-    for (index, job) in batch.iter_mut().enumerate() {
+    for (index, job) in pending.iter_mut().enumerate() {
         let ok = job.run(conn);
         if job.contended() {
             return Err(contention());
@@ -249,6 +293,29 @@ fn run_jobs(conn: &mut dyn SqlConn, batch: &mut [Box<dyn Job>]) -> Result<Ending
         }
     }
     Ok(Ending::Commit)
+}
+
+/// Send every fast statement of the batch in one round trip and let each job
+/// read its answer. A statement that failed outright (contention, a lost
+/// connection) aborted the transaction: the batch fails (and is retried).
+fn run_fast_statements(conn: &mut dyn SqlConn, batch: &mut [Box<dyn Job>], answered: &mut [bool]) -> Result<(), StoreError> {
+    let mut indexes = Vec::new();
+    let mut statements = Vec::new();
+    for (index, job) in batch.iter().enumerate() {
+        if let Some(statement) = job.fast_statement() {
+            indexes.push(index);
+            statements.push(statement);
+        }
+    }
+    if statements.is_empty() {
+        return Ok(());
+    }
+    let answers = conn.pipeline(&statements)?;
+    debug_assert_eq!(answers.len(), statements.len());
+    for (index, answer) in indexes.into_iter().zip(answers) {
+        answered[index] = batch[index].answer_fast(&answer?);
+    }
+    Ok(())
 }
 
 /// Lock every account row the batch will update, in id order, before any job
