@@ -52,12 +52,15 @@ pub(crate) trait Job: Send {
     fn answer_fast(&mut self, rows: &[Row]) -> bool;
 }
 
+/// Reads a fast statement's rows: `None` when it did not succeed.
+pub(crate) type FastAnswer<T> = Box<dyn FnMut(&[Row]) -> Option<T> + Send>;
+
 /// One statement that can do a job's whole work when it succeeds, and how
 /// to read its answer (`None`: it did not succeed; nothing was written).
 pub(crate) struct FastStatement<T> {
     pub sql: &'static str,
     pub params: Vec<Val>,
-    pub answer: Box<dyn FnMut(&[Row]) -> Option<T> + Send>,
+    pub answer: FastAnswer<T>,
 }
 
 struct TypedJob<T, F> {
