@@ -26,7 +26,7 @@ use recourse_domain::AccountId;
 use thiserror::Error;
 
 pub use records::*;
-use sql::{Dialect, SqlConn};
+use sql::{Dialect, Row, SqlConn, Val};
 
 /// The one bank-settlement account for CNY, created by the first migration.
 pub const BANK_SETTLEMENT_CNY: AccountId = AccountId(uuid::Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_0000_0001));
@@ -116,6 +116,8 @@ pub struct Store {
 struct Inner {
     writes: writer::WriteQueue,
     reads: pool::Pool,
+    /// PostgreSQL only: the request path's reads, async and pipelined.
+    async_reads: Option<postgres::AsyncReads>,
     dialect: Dialect,
     description: String,
 }
@@ -150,10 +152,15 @@ impl Store {
                 (writers, readers, Dialect::Postgres, format!("postgres:{}", redact_url(url)))
             }
         };
+        let async_reads = match &config.backend {
+            Backend::Postgres { url } => Some(postgres::AsyncReads::new(url, config.readers.div_ceil(2))),
+            Backend::Sqlite { .. } => None,
+        };
         Ok(Store {
             inner: Arc::new(Inner {
                 writes: writer::WriteQueue::start(writers, config.queue_max, config.batch_max),
                 reads: pool::Pool::new(readers),
+                async_reads,
                 dialect,
                 description,
             }),
@@ -211,6 +218,16 @@ impl Store {
             return work(pooled.conn());
         }
         self.read_blocking(work).await
+    }
+
+    /// At most one row of `sql`: on PostgreSQL an async, pipelined query on a
+    /// shared connection (for the reads every request makes); on SQLite the
+    /// same inline read as [`Store::read`].
+    pub(crate) async fn read_row(&self, sql: &'static str, params: Vec<Val>) -> Result<Option<Row>, StoreError> {
+        match &self.inner.async_reads {
+            Some(reads) => reads.query_opt(sql, &params).await,
+            None => self.read(move |conn| conn.query_opt(sql, &params)).await,
+        }
     }
 
     /// Run `work` on a read connection on a blocking thread, whatever the

@@ -520,9 +520,11 @@ fn insert_avatar(conn: &mut dyn SqlConn, avatar: &Avatar) -> Result<(), StoreErr
     Ok(())
 }
 
+static USER_BY_ID_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"));
+static USER_BY_PHONE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| format!("SELECT {USER_COLUMNS} FROM users WHERE phone = $1"));
+
 fn load_user(conn: &mut dyn SqlConn, user: UserId) -> Result<Option<UserRecord>, StoreError> {
-    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-    conn.query_opt(&sql, &[id(user.as_bytes())])?.map(|row| user_from_row(&row)).transpose()
+    conn.query_opt(&USER_BY_ID_SQL, &[id(user.as_bytes())])?.map(|row| user_from_row(&row)).transpose()
 }
 
 // ---------------------------------------------------------------------------
@@ -576,16 +578,11 @@ impl Store {
     }
 
     pub async fn user(&self, user: UserId) -> Result<Option<UserRecord>, StoreError> {
-        self.read(move |conn| load_user(conn, user)).await
+        self.read_row(&USER_BY_ID_SQL, vec![id(user.as_bytes())]).await?.map(|row| user_from_row(&row)).transpose()
     }
 
     pub async fn user_by_phone(&self, phone: &str) -> Result<Option<UserRecord>, StoreError> {
-        let phone = phone.to_owned();
-        self.read(move |conn| {
-            let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE phone = $1");
-            conn.query_opt(&sql, &[phone.into()])?.map(|row| user_from_row(&row)).transpose()
-        })
-        .await
+        self.read_row(&USER_BY_PHONE_SQL, vec![phone.into()]).await?.map(|row| user_from_row(&row)).transpose()
     }
 
     /// How often `user` changed their nickname or avatar since `since_us`,
@@ -760,10 +757,7 @@ impl Store {
 
     /// The user behind a live session token.
     pub async fn session_user(&self, token_hash: Vec<u8>, now_us: i64) -> Result<Option<UserRecord>, StoreError> {
-        self.read(move |conn| {
-            conn.query_opt(SESSION_USER_SQL, &[Val::Blob(token_hash), now_us.into()])?.map(|row| user_from_row(&row)).transpose()
-        })
-        .await
+        self.read_row(SESSION_USER_SQL, vec![Val::Blob(token_hash), now_us.into()]).await?.map(|row| user_from_row(&row)).transpose()
     }
 
     pub async fn revoke_session(&self, token_hash: Vec<u8>, now_us: i64) -> Result<(), StoreError> {
