@@ -32,7 +32,10 @@ pub struct StoreArgs {
 pub struct StoreSettings {
     /// Operations committed together at most (group commit).
     pub batch_max: usize,
-    /// Writer connections (PostgreSQL only; SQLite has one writer).
+    /// Writer connections (PostgreSQL only; SQLite has one writer). One is
+    /// the measured best on a small machine: a batch's transfers go to the
+    /// server in one round trip, and several writers mostly wait for each
+    /// other's locks on popular accounts (BENCHMARKS.md).
     pub writers: usize,
     pub readers: usize,
     /// fsync on commit (SQLite `synchronous=FULL`). Never turn off in production.
@@ -41,7 +44,7 @@ pub struct StoreSettings {
 
 impl Default for StoreSettings {
     fn default() -> Self {
-        StoreSettings { batch_max: 64, writers: 4, readers: 8, durable: true }
+        StoreSettings { batch_max: 64, writers: 1, readers: 8, durable: true }
     }
 }
 
