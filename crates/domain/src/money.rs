@@ -35,7 +35,7 @@ pub const AMOUNT_FEN_CEILING: i64 = 1_000_000_000;
 #[serde(transparent)]
 pub struct Amount(i64);
 
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
 pub enum AmountError {
     #[error("amount must be a positive whole number of fen")]
     NotPositive,

@@ -7,6 +7,10 @@
 use serde::Serialize;
 use thiserror::Error;
 
+use crate::money::{Amount, AmountError};
+use crate::text::TextError;
+use crate::{AccountId, CardId};
+
 #[derive(Clone, Debug, PartialEq, Eq, Error, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Refusal {
@@ -95,72 +99,100 @@ pub enum AccountRefusal {
     TooManyChanges { retry_after_seconds: i64 },
 }
 
-/// What the pre-checks know about the parties before the write.
-#[derive(Clone, Copy, Debug)]
+/// What the pre-checks know about a party before the write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Party {
-    pub has_wallet: bool,
+    pub wallet: Option<AccountId>,
     pub verified: bool,
 }
 
-/// The checks that need no balance, in precedence order. The balance check
+/// A transfer request's parts as parsed, for [`check_transfer`]: parse
+/// results, so that the check alone decides which failure answers first.
+#[derive(Clone, Debug)]
+pub struct TransferRequestParts {
+    pub payer: Party,
+    pub amount: Result<Amount, AmountError>,
+    pub note: Result<Option<String>, TextError>,
+    /// The payee, and whether it is the payer; `None`: nobody by that name.
+    pub payee: Option<(Party, bool)>,
+}
+
+/// The proof that a transfer passed its pre-checks: what the write needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckedParties {
+    pub payer_wallet: AccountId,
+    pub payee_wallet: AccountId,
+    pub amount: Amount,
+    pub note: Option<String>,
+}
+
+/// Every pre-check of a transfer that needs no balance, in precedence order:
+/// wallet, amount, note, verification, payee. The balance check
 /// ([`Refusal::InsufficientFunds`]) happens inside the store's transaction.
-pub fn check_transfer(payer: Party, payee: Option<(Party, bool)>) -> Result<(), Refusal> {
-    if !payer.has_wallet {
-        return Err(Refusal::NoWallet);
-    }
-    if !payer.verified {
+pub fn check_transfer(parts: TransferRequestParts) -> Result<CheckedParties, Refusal> {
+    let payer_wallet = parts.payer.wallet.ok_or(Refusal::NoWallet)?;
+    let amount = parts.amount?;
+    let note = parts.note.map_err(|error| Refusal::InvalidNote { reason: error.to_string() })?;
+    if !parts.payer.verified {
         return Err(Refusal::NotVerified);
     }
-    let Some((payee, payee_is_payer)) = payee else {
-        return Err(Refusal::PayeeNotFound);
-    };
+    let (payee, payee_is_payer) = parts.payee.ok_or(Refusal::PayeeNotFound)?;
     if payee_is_payer {
         return Err(Refusal::PayeeIsPayer);
     }
-    if !payee.has_wallet {
-        return Err(Refusal::PayeeCannotReceive);
-    }
-    Ok(())
+    let payee_wallet = payee.wallet.ok_or(Refusal::PayeeCannotReceive)?;
+    Ok(CheckedParties { payer_wallet, payee_wallet, amount, note })
 }
 
-/// Pre-checks for top-ups and withdrawals.
-pub fn check_bank_movement(customer: Party, card_found: bool) -> Result<(), Refusal> {
-    if !customer.has_wallet {
-        return Err(Refusal::NoWallet);
-    }
+/// Pre-checks for top-ups and withdrawals, in precedence order: wallet,
+/// amount, verification, a card id. Returns the wallet, amount and card.
+pub fn check_bank_movement(customer: Party, amount: Result<Amount, AmountError>, card: Option<CardId>) -> Result<(AccountId, Amount, CardId), Refusal> {
+    let wallet = customer.wallet.ok_or(Refusal::NoWallet)?;
+    let amount = amount?;
     if !customer.verified {
         return Err(Refusal::NotVerified);
     }
-    if !card_found {
-        return Err(Refusal::CardNotFound);
-    }
-    Ok(())
+    let card = card.ok_or(Refusal::CardNotFound)?;
+    Ok((wallet, amount, card))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const OK: Party = Party { has_wallet: true, verified: true };
-
     #[test]
     fn precedence_table() {
-        let unverified = Party { verified: false, ..OK };
-        let staff = Party { has_wallet: false, verified: false };
-        type Case = (Party, Option<(Party, bool)>, Result<(), Refusal>);
-        let cases: &[Case] = &[
-            (OK, Some((OK, false)), Ok(())),
-            (OK, Some((unverified, false)), Ok(())), // unverified customers may receive
-            (staff, None, Err(Refusal::NoWallet)),
-            (unverified, None, Err(Refusal::NotVerified)),
-            (OK, None, Err(Refusal::PayeeNotFound)),
-            (OK, Some((OK, true)), Err(Refusal::PayeeIsPayer)),
-            (OK, Some((staff, false)), Err(Refusal::PayeeCannotReceive)),
+        let ok = Party { wallet: Some(AccountId::new()), verified: true };
+        let payee_wallet = AccountId::new();
+        let payee = Party { wallet: Some(payee_wallet), verified: true };
+        let unverified = Party { verified: false, ..ok };
+        let staff = Party { wallet: None, verified: false };
+        let amount = Amount::from_fen(100, 1_000);
+        let parts = TransferRequestParts { payer: ok, amount, note: Ok(None), payee: Some((payee, false)) };
+        let checked = CheckedParties { payer_wallet: ok.wallet.unwrap(), payee_wallet, amount: amount.unwrap(), note: None };
+        let note_error = crate::text::clean_line("a\u{7}b", 10, true).unwrap_err();
+        let cases: Vec<(TransferRequestParts, Result<CheckedParties, Refusal>)> = vec![
+            (parts.clone(), Ok(checked.clone())),
+            // Unverified customers may receive.
+            (TransferRequestParts { payee: Some((Party { verified: false, ..payee }, false)), ..parts.clone() }, Ok(checked)),
+            // Each failure, and what it wins over.
+            (TransferRequestParts { payer: staff, amount: Amount::from_fen(0, 1), payee: None, ..parts.clone() }, Err(Refusal::NoWallet)),
+            (TransferRequestParts { amount: Amount::from_fen(0, 1), payer: unverified, ..parts.clone() }, Err(Refusal::InvalidAmount)),
+            (TransferRequestParts { amount: Amount::from_fen(2_000, 1_000), ..parts.clone() }, Err(Refusal::AmountAboveLimit { limit_fen: 1_000 })),
+            (TransferRequestParts { note: Err(note_error.clone()), payer: unverified, ..parts.clone() }, Err(Refusal::InvalidNote { reason: note_error.to_string() })),
+            (TransferRequestParts { payer: unverified, payee: None, ..parts.clone() }, Err(Refusal::NotVerified)),
+            (TransferRequestParts { payee: None, ..parts.clone() }, Err(Refusal::PayeeNotFound)),
+            (TransferRequestParts { payee: Some((ok, true)), ..parts.clone() }, Err(Refusal::PayeeIsPayer)),
+            (TransferRequestParts { payee: Some((staff, false)), ..parts.clone() }, Err(Refusal::PayeeCannotReceive)),
         ];
-        for (payer, payee, expected) in cases {
-            assert_eq!(check_transfer(*payer, *payee), *expected, "{payer:?} {payee:?}");
+        for (parts, expected) in cases {
+            assert_eq!(check_transfer(parts.clone()), expected, "{parts:?}");
         }
-        assert_eq!(check_bank_movement(unverified, false), Err(Refusal::NotVerified));
-        assert_eq!(check_bank_movement(OK, false), Err(Refusal::CardNotFound));
+        let card = CardId::new();
+        assert_eq!(check_bank_movement(staff, Amount::from_fen(0, 1), None), Err(Refusal::NoWallet));
+        assert_eq!(check_bank_movement(unverified, Amount::from_fen(0, 1), None), Err(Refusal::InvalidAmount));
+        assert_eq!(check_bank_movement(unverified, amount, None), Err(Refusal::NotVerified));
+        assert_eq!(check_bank_movement(ok, amount, None), Err(Refusal::CardNotFound));
+        assert_eq!(check_bank_movement(ok, amount, Some(card)), Ok((ok.wallet.unwrap(), amount.unwrap(), card)));
     }
 }

@@ -3,7 +3,7 @@
 use thiserror::Error;
 use unicode_normalization::UnicodeNormalization;
 
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum TextError {
     #[error("must not be empty")]
     Empty,

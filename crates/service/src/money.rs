@@ -18,7 +18,7 @@
 
 use recourse_domain::ledger::OperationKind;
 use recourse_domain::phone::Phone;
-use recourse_domain::refusal::{Party, Refusal, check_bank_movement, check_transfer};
+use recourse_domain::refusal::{Party, Refusal, TransferRequestParts, check_bank_movement, check_transfer};
 use recourse_domain::text::{NOTE_MAX_CHARS, clean_line};
 use recourse_domain::transfer::{Actor, Arrival, TransferEvent, TransferMode, TransferOptions, may_request, plan};
 use recourse_domain::{AccountId, Amount, CardId, Currency, OperationId, UserId};
@@ -97,7 +97,7 @@ fn request_hash(parts: &[&str]) -> Vec<u8> {
 }
 
 fn party(user: &UserRecord) -> Party {
-    Party { has_wallet: user.wallet.is_some(), verified: user.verified() }
+    Party { wallet: user.wallet, verified: user.verified() }
 }
 
 impl Service {
@@ -180,27 +180,19 @@ impl Service {
         }
     }
 
-    /// Steps 2–7 of the check order, over the payee `command.payee` named.
+    /// Steps 2–7 of the check order, over the payee `command.payee` named:
+    /// the domain's `check_transfer` (wallet, amount, note, verification,
+    /// payee), then the transfer's options (`plan`).
     fn check_transfer(&self, command: &TransferCommand, payee: Option<UserRecord>, now_us: i64) -> Result<CheckedTransfer, Refusal> {
         let payer = &command.payer;
-        let Some(payer_wallet) = payer.wallet else {
-            return Err(Refusal::NoWallet);
+        let parts = TransferRequestParts {
+            payer: party(payer),
+            amount: Amount::from_fen(command.amount_fen, self.config.limits.transfer_max_fen),
+            note: command.note.as_deref().map(|note| clean_line(note, NOTE_MAX_CHARS, true)).transpose().map(|note| note.filter(|n| !n.is_empty())),
+            payee: payee.as_ref().map(|p| (party(p), p.id == payer.id)),
         };
-        let amount = Amount::from_fen(command.amount_fen, self.config.limits.transfer_max_fen)?;
-        let note = match &command.note {
-            Some(note) => match clean_line(note, NOTE_MAX_CHARS, true) {
-                Ok(note) => Some(note).filter(|n| !n.is_empty()),
-                Err(error) => return Err(Refusal::InvalidNote { reason: error.to_string() }),
-            },
-            None => None,
-        };
-        if !payer.verified() {
-            return Err(Refusal::NotVerified);
-        }
-        check_transfer(party(payer), payee.as_ref().map(|p| (party(p), p.id == payer.id)))?;
-        let Some((payee, payee_wallet)) = payee.and_then(|p| p.wallet.map(|wallet| (p, wallet))) else {
-            return Err(Refusal::PayeeCannotReceive);
-        };
+        let checked = check_transfer(parts)?;
+        let payee = payee.ok_or(Refusal::PayeeNotFound)?;
         let options = TransferOptions {
             arrival: command.arrival,
             acceptance_required: command.acceptance_required,
@@ -209,7 +201,7 @@ impl Service {
         };
         let window_us = self.config.limits.acceptance_window_seconds.saturating_mul(1_000_000);
         let mode = plan(options, now_us, window_us)?;
-        Ok(CheckedTransfer { payer_wallet, payee, payee_wallet, amount, note, mode })
+        Ok(CheckedTransfer { payer_wallet: checked.payer_wallet, payee, payee_wallet: checked.payee_wallet, amount: checked.amount, note: checked.note, mode })
     }
 
     /// A transfer as `viewer` may see it: its payer, its payee, or staff.
@@ -277,20 +269,17 @@ impl Service {
         Ok(outcome)
     }
 
-    /// Steps 2–6 for a top-up or withdrawal: the wallet, the amount, the
-    /// verification, a card id this service could have issued.
+    /// Steps 2–6 for a top-up or withdrawal: the domain's
+    /// `check_bank_movement` (wallet, amount, verification, a card id this
+    /// service could have issued).
     fn check_bank_movement(&self, command: &BankMovementCommand) -> Result<(AccountId, CardId, Amount), Refusal> {
-        let wallet = command.customer.wallet.ok_or(Refusal::NoWallet)?;
         let limit_fen = match command.kind {
             OperationKind::Topup => self.config.limits.topup_max_fen,
             _ => self.config.limits.withdrawal_max_fen,
         };
-        let amount = Amount::from_fen(command.amount_fen, limit_fen)?;
-        check_bank_movement(party(&command.customer), command.card.is_some())?;
-        let card = command.card.ok_or(Refusal::CardNotFound)?;
+        let (wallet, amount, card) = check_bank_movement(party(&command.customer), Amount::from_fen(command.amount_fen, limit_fen), command.card)?;
         Ok((wallet, card, amount))
     }
-
 }
 
 /// An operation that a replayed idempotency key can load in its current state.
