@@ -291,7 +291,7 @@ async fn seed_one(store: &Store, vault: &Vault, password_hash: &str, run_prefix:
     store
         .create_bank_movement(
             IdempotencyClaim { caller: user.id, key: "bench-seed".into(), request_hash: vec![0] },
-            BankMovementRecord { id: OperationId::new(), kind: OperationKind::Topup, user: user.id, card: card.id, account: wallet, amount_fen: 1_000_000_000, currency: Currency::Cny, created_at_us: 0 },
+            BankMovementRecord { id: OperationId::new(), kind: OperationKind::Topup, user: user.id, card: card.id, account: wallet, amount: recourse_domain::Amount::from_stored(1_000_000_000), currency: Currency::Cny, created_at_us: 0 },
         )
         .await?;
     Ok((phone, user.id.to_string()))

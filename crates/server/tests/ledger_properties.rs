@@ -107,7 +107,7 @@ async fn run_case(store: &Store, ops: Vec<Op>) -> Result<(), TestCaseError> {
             Sent::Bank { kind, who, amount, key, .. } => {
                 let person = &people[who];
                 let claim = IdempotencyClaim { caller: person.user, key: key.clone(), request_hash: hash(&[kind.as_str(), &amount.to_string()]) };
-                let record = BankMovementRecord { id: OperationId::new(), kind, user: person.user, card: person.card, account: person.wallet, amount_fen: amount, currency: Currency::Cny, created_at_us: 2 };
+                let record = BankMovementRecord { id: OperationId::new(), kind, user: person.user, card: person.card, account: person.wallet, amount: recourse_domain::Amount::from_stored(amount), currency: Currency::Cny, created_at_us: 2 };
                 let earlier = sent.iter().find_map(|s| match s {
                     Sent::Bank { kind: k, who: w, amount: a, key: kk, succeeded: true } if *kk == key && *w == who => Some((*k, *a)),
                     Sent::Transfer { from, key: kk, succeeded: true, .. } if *kk == key && *from == who => Some((OperationKind::Transfer, -1)),
@@ -140,7 +140,7 @@ async fn run_case(store: &Store, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     payee: payee.user,
                     payer_account: payer.wallet,
                     payee_account: payee.wallet,
-                    amount_fen: amount,
+                    amount: recourse_domain::Amount::from_stored(amount),
                     currency: Currency::Cny,
                     note: None,
                     status: TransferStatus::Completed,
@@ -286,7 +286,7 @@ async fn run_flight_case(service: &Service, ops: Vec<FlightOp>) -> Result<(), Te
         match op {
             FlightOp::Topup { who, amount } => {
                 let claim = IdempotencyClaim { caller: people[who].id, key: format!("t{index}"), request_hash: vec![1] };
-                let record = BankMovementRecord { id: OperationId::new(), kind: OperationKind::Topup, user: bank[who].user, card: bank[who].card, account: people[who].wallet.unwrap(), amount_fen: amount, currency: Currency::Cny, created_at_us: 2 };
+                let record = BankMovementRecord { id: OperationId::new(), kind: OperationKind::Topup, user: bank[who].user, card: bank[who].card, account: people[who].wallet.unwrap(), amount: recourse_domain::Amount::from_stored(amount), currency: Currency::Cny, created_at_us: 2 };
                 // Top up through the bank customer's card, into this person's wallet.
                 let record = BankMovementRecord { user: bank[who].user, ..record };
                 let claim = IdempotencyClaim { caller: bank[who].user, ..claim };

@@ -139,7 +139,7 @@ impl Service {
             payee: checked.payee.id,
             payer_account: checked.payer_wallet,
             payee_account: checked.payee_wallet,
-            amount_fen: checked.amount.fen(),
+            amount: checked.amount,
             currency: Currency::Cny,
             note: checked.note,
             status: checked.mode.initial_status(),
@@ -260,7 +260,7 @@ impl Service {
             user: command.customer.id,
             card,
             account: wallet,
-            amount_fen: amount.fen(),
+            amount,
             currency: Currency::Cny,
             created_at_us: self.clock.now_us(),
         };

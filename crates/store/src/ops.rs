@@ -5,7 +5,7 @@
 use recourse_domain::ledger::{AccountAudit, AccountKind, AuditReport, Balance, EntryKind, HoldReason, LedgerEntry, Movement, OperationKind, audit};
 use recourse_domain::refusal::Refusal;
 use recourse_domain::transfer::{Actor, Arrival, Step, TransferEvent, TransferMode, TransferStatus, decide, overdue_event};
-use recourse_domain::{AccountId, CardId, Currency, HoldId, OperationId, Role, UserId};
+use recourse_domain::{AccountId, Amount, CardId, Currency, HoldId, OperationId, Role, UserId};
 
 use crate::records::*;
 use crate::sql::{Dialect, Row, SqlConn, Val};
@@ -45,6 +45,11 @@ fn user_from_row(row: &Row) -> Result<UserRecord, StoreError> {
     })
 }
 
+/// An amount read back from the store: valid when written, checked again.
+fn stored_amount(fen: i64) -> Result<Amount, StoreError> {
+    Amount::from_fen(fen, recourse_domain::money::AMOUNT_FEN_CEILING).map_err(|_| StoreError::corrupt(format!("stored amount out of range: {fen}")))
+}
+
 fn arrival_of(text: &str) -> Result<Arrival, StoreError> {
     Arrival::parse(text).ok_or_else(|| StoreError::corrupt(format!("unknown arrival {text}")))
 }
@@ -73,7 +78,7 @@ fn transfer_from_row(row: &Row) -> Result<TransferRecord, StoreError> {
         payee: UserId::from_bytes(row.id16(2)?),
         payer_account: AccountId::from_bytes(row.id16(3)?),
         payee_account: AccountId::from_bytes(row.id16(4)?),
-        amount_fen: row.i64(5)?,
+        amount: stored_amount(row.i64(5)?)?,
         currency: currency_of(&row.text(6)?)?,
         note: row.opt_text(7)?,
         status: TransferStatus::parse(&status_text).ok_or_else(|| StoreError::corrupt(format!("unknown status {status_text}")))?,
@@ -114,7 +119,7 @@ fn bank_movement_from_row(row: &Row) -> Result<BankMovementRecord, StoreError> {
         user: UserId::from_bytes(row.id16(2)?),
         card: CardId::from_bytes(row.id16(3)?),
         account: AccountId::from_bytes(row.id16(4)?),
-        amount_fen: row.i64(5)?,
+        amount: stored_amount(row.i64(5)?)?,
         currency: currency_of(&row.text(6)?)?,
         created_at_us: row.i64(7)?,
     })
@@ -249,7 +254,7 @@ fn transfer_params(transfer: &TransferRecord) -> Vec<Val> {
         id(transfer.payee.as_bytes()),
         id(transfer.payer_account.as_bytes()),
         id(transfer.payee_account.as_bytes()),
-        transfer.amount_fen.into(),
+        transfer.amount.fen().into(),
         Val::Name(transfer.currency.code()),
         transfer.note.clone().into(),
         Val::Name(transfer.status.as_str()),
@@ -263,8 +268,7 @@ fn transfer_params(transfer: &TransferRecord) -> Vec<Val> {
 
 /// The movement of a transfer: payer's wallet to payee's wallet.
 fn transfer_movement(transfer: &TransferRecord) -> Movement {
-    let amount = recourse_domain::Amount::from_stored(transfer.amount_fen);
-    Movement::between(transfer.payer_account, transfer.payee_account, amount, transfer.currency)
+    Movement::between(transfer.payer_account, transfer.payee_account, transfer.amount, transfer.currency)
 }
 
 // ---- the one marked duplication (see ARCHITECTURE.md, invariant 4) --------
@@ -410,7 +414,7 @@ fn insert_transfer(conn: &mut dyn SqlConn, transfer: &TransferRecord) -> Result<
             id(transfer.id.as_bytes()),
             id(transfer.payer_account.as_bytes()),
             id(transfer.payee_account.as_bytes()),
-            transfer.amount_fen.into(),
+            transfer.amount.fen().into(),
             transfer.currency.code().into(),
             reason.as_str().into(),
             transfer.created_at_us.into(),
@@ -883,10 +887,9 @@ impl Store {
             if card_bound.is_none() {
                 return Ok(Done::Discard(Outcome::Refused(Refusal::CardNotFound)));
             }
-            let amount = recourse_domain::Amount::from_stored(movement.amount_fen);
             let ledger_movement = match movement.kind {
-                OperationKind::Topup => Movement::between(BANK_SETTLEMENT_CNY, movement.account, amount, movement.currency),
-                _ => Movement::between(movement.account, BANK_SETTLEMENT_CNY, amount, movement.currency),
+                OperationKind::Topup => Movement::between(BANK_SETTLEMENT_CNY, movement.account, movement.amount, movement.currency),
+                _ => Movement::between(movement.account, BANK_SETTLEMENT_CNY, movement.amount, movement.currency),
             };
             let entry = LedgerEntry::new(EntryKind::Post, ledger_movement);
             if let Some(refusal) = apply_entry(conn, movement.id, movement.kind, &entry, movement.created_at_us)? {
@@ -900,7 +903,7 @@ impl Store {
                     id(movement.user.as_bytes()),
                     id(movement.card.as_bytes()),
                     id(movement.account.as_bytes()),
-                    movement.amount_fen.into(),
+                    movement.amount.fen().into(),
                     movement.currency.code().into(),
                     movement.created_at_us.into(),
                 ],

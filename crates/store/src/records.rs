@@ -4,7 +4,7 @@
 use recourse_domain::ledger::{Balance, OperationKind};
 use recourse_domain::refusal::Refusal;
 use recourse_domain::transfer::{Actor, Arrival, TransferEvent, TransferMode, TransferStatus};
-use recourse_domain::{AccountId, CardId, Currency, OperationId, Role, UserId};
+use recourse_domain::{AccountId, Amount, CardId, Currency, OperationId, Role, UserId};
 
 #[derive(Clone)]
 pub struct NewUser {
@@ -106,7 +106,7 @@ pub struct TransferRecord {
     pub payee: UserId,
     pub payer_account: AccountId,
     pub payee_account: AccountId,
-    pub amount_fen: i64,
+    pub amount: Amount,
     pub currency: Currency,
     pub note: Option<String>,
     pub status: TransferStatus,
@@ -166,7 +166,7 @@ pub struct BankMovementRecord {
     pub user: UserId,
     pub card: CardId,
     pub account: AccountId,
-    pub amount_fen: i64,
+    pub amount: Amount,
     pub currency: Currency,
     pub created_at_us: i64,
 }

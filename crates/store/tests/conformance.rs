@@ -78,7 +78,7 @@ fn claim(caller: UserId, key: &str, hash: u8) -> IdempotencyClaim {
 }
 
 fn bank(kind: OperationKind, who: &Person, amount: i64) -> BankMovementRecord {
-    BankMovementRecord { id: OperationId::new(), kind, user: who.user, card: who.card, account: who.wallet, amount_fen: amount, currency: Currency::Cny, created_at_us: 5 }
+    BankMovementRecord { id: OperationId::new(), kind, user: who.user, card: who.card, account: who.wallet, amount: recourse_domain::Amount::from_stored(amount), currency: Currency::Cny, created_at_us: 5 }
 }
 
 fn transfer(from: &Person, to: &Person, amount: i64, mode: TransferMode, now_us: i64) -> TransferRecord {
@@ -88,7 +88,7 @@ fn transfer(from: &Person, to: &Person, amount: i64, mode: TransferMode, now_us:
         payee: to.user,
         payer_account: from.wallet,
         payee_account: to.wallet,
-        amount_fen: amount,
+        amount: recourse_domain::Amount::from_stored(amount),
         currency: Currency::Cny,
         note: Some("n".into()),
         status: mode.initial_status(),

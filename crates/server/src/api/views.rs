@@ -174,7 +174,7 @@ impl TransferView {
         TransferView {
             id: record.id.to_string(),
             status: record.status.as_str().to_owned(),
-            amount: record.amount_fen,
+            amount: record.amount.fen(),
             currency: record.currency.code().to_owned(),
             note: record.note.clone(),
             payer_id: record.payer.to_string(),
@@ -230,7 +230,7 @@ impl From<&BankMovementRecord> for BankMovementView {
             id: m.id.to_string(),
             kind: m.kind.as_str().to_owned(),
             status: "completed".to_owned(),
-            amount: m.amount_fen,
+            amount: m.amount.fen(),
             currency: m.currency.code().to_owned(),
             card_id: m.card.to_string(),
             created_at: rfc3339(m.created_at_us),
