@@ -156,7 +156,9 @@ impl From<ServiceError> for ApiError {
         match error {
             ServiceError::Store(error) => error.into(),
             ServiceError::IdentityProviderUnavailable(detail) => {
-                tracing::warn!(%detail, "identity provider unavailable");
+                // The provider's own words may echo the name or number asked
+                // about: log their length, never their text.
+                tracing::warn!(detail_chars = detail.chars().count(), "identity provider unavailable");
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "identity-provider-unavailable", "Identity check unavailable", "the identity check could not be completed; try again later")
             }
             ServiceError::Internal(cause) => ApiError::internal(cause),
