@@ -35,7 +35,10 @@ impl Modify for BearerAuth {
 
 /// Every operation may also answer with a problem document that its own
 /// annotation does not list (401, 413, 415, 503, …): say so once, here.
-/// Applied after the routes are merged in (modifiers on `ApiDoc` run before).
+/// A listed response without its own description gets the status's reason
+/// and what its body is, so that every response in the document says
+/// something. Applied after the routes are merged in (modifiers on `ApiDoc`
+/// run before).
 pub struct ProblemByDefault;
 
 impl Modify for ProblemByDefault {
@@ -48,8 +51,26 @@ impl Modify for ProblemByDefault {
         for item in openapi.paths.paths.values_mut() {
             let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
             for operation in operations.into_iter().flatten() {
+                for (code, response) in operation.responses.responses.iter_mut() {
+                    if let utoipa::openapi::RefOr::T(response) = response
+                        && response.description.is_empty()
+                    {
+                        response.description = describe(code);
+                    }
+                }
                 operation.responses.responses.entry("default".to_owned()).or_insert_with(|| problem.clone().into());
             }
         }
+    }
+}
+
+/// `200` → "OK: the resource, as the schema shows"; `422` → "Unprocessable
+/// Entity: a problem document …".
+fn describe(code: &str) -> String {
+    let status = code.parse::<u16>().ok().and_then(|c| axum::http::StatusCode::from_u16(c).ok());
+    let reason = status.and_then(|s| s.canonical_reason()).unwrap_or("Response");
+    match status {
+        Some(status) if status.is_success() => format!("{reason}: the resource, as the schema shows"),
+        _ => format!("{reason}: an RFC 9457 problem document; its `code` says which (README, problem codes)"),
     }
 }

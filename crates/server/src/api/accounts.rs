@@ -140,7 +140,10 @@ pub struct UpdateMeRequest {
 }
 
 #[utoipa::path(patch, path = "/v1/me", tag = "accounts", security(("bearer" = [])), request_body = UpdateMeRequest,
-    responses((status = 200, body = MeView), (status = 422, body = Problem, content_type = "application/problem+json"),
+    description = "Change the nickname and the transfer preferences together: all or nothing.",
+    responses((status = 200, body = MeView, description = "the account after the change"),
+              (status = 403, description = "forbidden: transfer preferences on a staff account", body = Problem, content_type = "application/problem+json"),
+              (status = 422, description = "invalid-nickname / invalid-request (an unknown `default_arrival`)", body = Problem, content_type = "application/problem+json"),
               (status = 429, description = "too-many-changes", body = Problem, content_type = "application/problem+json")))]
 pub async fn update_me(State(state): State<AppState>, caller: Caller, ApiJson(request): ApiJson<UpdateMeRequest>) -> ApiResult<Json<MeView>> {
     let default_arrival = request.default_arrival.as_deref().map(super::money::parse_arrival).transpose()?;
