@@ -184,16 +184,16 @@ impl Store {
         T: Send + 'static,
         F: FnMut(&mut dyn SqlConn) -> Result<T, StoreError> + Send + 'static,
     {
-        self.inner.writes.submit(locks, None::<writer::FastStatement<T>>, move |conn| work(conn).map(writer::Done::Keep)).await
+        self.inner.writes.submit(locks, None::<writer::FastItem<T>>, move |conn| work(conn).map(writer::Done::Keep)).await
     }
 
     /// Like [`Store::write`], but `work` decides whether what it wrote is
     /// kept: a refusal that must leave no trace (not even its idempotency
     /// claim) answers `Done::Discard`; one that must record something (an
     /// attempt counter, an audit row) answers `Done::Keep`. On PostgreSQL a
-    /// `fast` statement, when given, is tried first, pipelined with the
-    /// batch's others; `work` runs only if it did not succeed.
-    pub(crate) async fn write_deciding<T, F>(&self, locks: Vec<AccountId>, fast: Option<writer::FastStatement<T>>, work: F) -> Result<T, StoreError>
+    /// `fast` item, when given, is tried first, in one statement with the
+    /// batch's others; `work` runs only if it was not done.
+    pub(crate) async fn write_deciding<T, F>(&self, locks: Vec<AccountId>, fast: Option<writer::FastItem<T>>, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnMut(&mut dyn SqlConn) -> Result<writer::Done<T>, StoreError> + Send + 'static,

@@ -9,7 +9,7 @@ use recourse_domain::{AccountId, Amount, CardId, Currency, HoldId, OperationId, 
 
 use crate::records::*;
 use crate::sql::{Dialect, Row, SqlConn, Val};
-use crate::writer::{Done, FastStatement};
+use crate::writer::{BatchStatement, Done, FastItem};
 use crate::{BANK_SETTLEMENT_CNY, Store, StoreError};
 
 fn id(bytes: &[u8; 16]) -> Val {
@@ -273,64 +273,78 @@ fn transfer_movement(transfer: &TransferRecord) -> Movement {
 
 // ---- the one marked duplication (see ARCHITECTURE.md, invariant 4) --------
 /// PostgreSQL, instant transfers only: the *success* of `claim_idempotency`,
-/// `apply_entry` (a `post`) and the transfer and first-event inserts as one
-/// statement (data-modifying CTEs), sent as the writer's fast statement —
-/// pipelined with the batch's others, one round trip for all of them.
-/// It writes nothing unless everything succeeds: the key is claimed only if
-/// the payer covers the amount, and nothing else is written unless the key
-/// was new. When it does not succeed (a replay, a conflict, a refusal) the
-/// ordinary closure — the same code as on SQLite — runs instead and gives
-/// the answer. The store's conformance suite and every HTTP test run it.
-const INSTANT_TRANSFER_POSTGRES: &str = "WITH covered AS ( \
-         SELECT kind <> 'wallet' OR balance - held >= $6::bigint AS ok FROM accounts WHERE id = $4::bytea), \
+/// `apply_entry` (a `post`) and the transfer and first-event inserts, for a
+/// whole batch of transfers in one set-based statement over arrays
+/// (data-modifying CTEs) — one round trip, and each account's row updated
+/// once per batch however many of the batch's transfers touch it.
+///
+/// A transfer is done whole or not at all: it is *covered* if its payer's
+/// available balance covers it together with the payer's earlier transfers
+/// in the batch (a running sum in batch order, so the covered transfers of a
+/// payer are a prefix and no wallet can go below zero), and *claimed* if its
+/// idempotency key was new; a covered, claimed transfer gets its journal
+/// rows, its row and its first event, and its share of its two accounts'
+/// balance changes. Anything else (a replay, a conflict, a refusal, a key
+/// used twice in one batch) writes nothing here, and the ordinary closure —
+/// the same code as on SQLite — runs for it afterwards and gives the answer.
+/// Its coverage test is stricter than the closure's (money a payer receives
+/// in the same batch is not counted), never looser. The store's conformance
+/// suite and every HTTP test run it.
+const INSTANT_TRANSFERS_POSTGRES: &str = "WITH input AS ( \
+         SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::bytea[], $5::bytea[], $6::bigint[], $7::text[], $8::text[], $9::text[], \
+                              $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::bytea[], $15::text[], $16::bytea[]) WITH ORDINALITY \
+           AS i(id, payer, payee, payer_account, payee_account, amount, currency, note, status, created_at, updated_at, checks, op_kind, caller, key, request_hash, n)), \
+     covered AS ( \
+         SELECT i.* FROM (SELECT input.*, sum(amount) OVER (PARTITION BY payer_account ORDER BY n) AS spent FROM input) i \
+         JOIN accounts a ON a.id = i.payer_account WHERE a.kind <> 'wallet' OR a.balance - a.held >= i.spent), \
      claimed AS ( \
          INSERT INTO idempotency (caller_id, key, request_hash, op_kind, op_id, created_at) \
-         SELECT $14::bytea, $15::text, $16::bytea, $13::text, $1::bytea, $10::bigint WHERE (SELECT ok FROM covered) \
-         ON CONFLICT (caller_id, key) DO NOTHING RETURNING 1), \
+         SELECT caller, key, request_hash, op_kind, id, created_at FROM covered ORDER BY n \
+         ON CONFLICT (caller_id, key) DO NOTHING RETURNING op_id), \
+     done AS (SELECT covered.* FROM covered JOIN claimed ON claimed.op_id = covered.id), \
      moved AS ( \
-         UPDATE accounts SET balance = balance + CASE WHEN id = $4::bytea THEN -$6::bigint ELSE $6::bigint END \
-         WHERE id IN ($4::bytea, $5::bytea) AND EXISTS (SELECT 1 FROM claimed) RETURNING id), \
+         UPDATE accounts SET balance = accounts.balance + d.delta \
+         FROM (SELECT v.account, sum(v.delta) AS delta FROM done, LATERAL (VALUES (done.payer_account, -done.amount), (done.payee_account, done.amount)) AS v(account, delta) \
+               GROUP BY v.account) AS d \
+         WHERE accounts.id = d.account RETURNING 1), \
      journal_rows AS ( \
          INSERT INTO journal (op_id, op_kind, account_id, amount, currency, created_at, layer, entry) \
-         SELECT $1::bytea, $13::text, v.account, v.amount, $7::text, $10::bigint, 'settled', 'post' \
-         FROM (VALUES ($4::bytea, -$6::bigint), ($5::bytea, $6::bigint)) AS v(account, amount) \
-         WHERE (SELECT count(*) FROM moved) = 2 RETURNING 1), \
-     transfer_row AS ( \
+         SELECT done.id, done.op_kind, v.account, v.amount, done.currency, done.created_at, 'settled', 'post' \
+         FROM done, LATERAL (VALUES (done.payer_account, -done.amount), (done.payee_account, done.amount)) AS v(account, amount) RETURNING 1), \
+     transfer_rows AS ( \
          INSERT INTO transfers (id, payer_id, payee_id, payer_account_id, payee_account_id, amount, currency, note, status, created_at, updated_at, checks, \
                                 arrival, acceptance_required) \
-         SELECT $1::bytea, $2::bytea, $3::bytea, $4::bytea, $5::bytea, $6::bigint, $7::text, $8::text, $9::text, $10::bigint, $11::bigint, $12::text, \
-                'instant', 0 \
-         WHERE (SELECT count(*) FROM moved) = 2 RETURNING 1), \
-     status_row AS ( \
-         INSERT INTO transfer_events (transfer_id, seq, status, event, actor, at) SELECT $1::bytea, 1, $9::text, 'create', 'payer', $10::bigint \
-         WHERE (SELECT count(*) FROM moved) = 2 RETURNING 1) \
-     SELECT (SELECT count(*) FROM claimed), (SELECT count(*) FROM moved), (SELECT count(*) FROM journal_rows), \
-            (SELECT count(*) FROM transfer_row), (SELECT count(*) FROM status_row)";
+         SELECT id, payer, payee, payer_account, payee_account, amount, currency, note, status, created_at, updated_at, checks, 'instant', 0 FROM done RETURNING 1), \
+     event_rows AS ( \
+         INSERT INTO transfer_events (transfer_id, seq, status, event, actor, at) SELECT id, 1, status, 'create', 'payer', created_at FROM done RETURNING 1) \
+     SELECT n, (SELECT count(*) FROM journal_rows), (SELECT count(*) FROM transfer_rows), (SELECT count(*) FROM event_rows), \
+            (SELECT count(*) FROM moved) > 0 FROM done";
 
-/// The fast statement of an instant transfer on PostgreSQL, and how its
-/// counts read: all written (the transfer is created) or nothing written.
-fn instant_transfer_fast(claim: &IdempotencyClaim, transfer: &TransferRecord, created: TransferDetails) -> FastStatement<Outcome<TransferDetails>> {
-    // The statement posts `$6` from `$4` to `$5`: exactly the domain's entry.
+/// The transfers the statement did, by position; an error unless each was
+/// written whole (two journal rows, its row and its event).
+fn instant_transfers_done(rows: &[Row]) -> Result<Vec<usize>, StoreError> {
+    let done = rows.iter().map(|row| row.i64(0).map(|n| usize::try_from(n).unwrap_or(0))).collect::<Result<Vec<_>, _>>()?;
+    if let Some(row) = rows.first() {
+        let k = i64::try_from(done.len()).unwrap_or(i64::MAX);
+        let counts = (row.i64(1)?, row.i64(2)?, row.i64(3)?, row.i64(4)?);
+        if counts != (2 * k, k, k, 1) {
+            return Err(StoreError::corrupt(format!("the batch statement did {k} transfers but wrote {counts:?}")));
+        }
+    }
+    Ok(done)
+}
+
+static INSTANT_TRANSFERS: BatchStatement = BatchStatement { sql: INSTANT_TRANSFERS_POSTGRES, check: instant_transfers_done };
+
+/// An instant transfer's row of [`INSTANT_TRANSFERS_POSTGRES`].
+fn instant_transfer_fast(claim: &IdempotencyClaim, transfer: &TransferRecord, created: TransferDetails) -> FastItem<Outcome<TransferDetails>> {
+    // The statement posts the amount from the payer's wallet to the payee's: exactly the domain's entry.
     let entry = LedgerEntry::new(transfer.mode.creation_entry(), transfer_movement(transfer));
     assert!(entry.kind == EntryKind::Post && entry.movement.debited() == transfer.payer_account && entry.movement.credited() == transfer.payee_account);
-    let mut params = transfer_params(transfer);
-    params.truncate(12);
-    params.extend([Val::Name(OperationKind::Transfer.as_str()), id(claim.caller.as_bytes()), Val::Text(claim.key.clone()), Val::Blob(claim.request_hash.clone())]);
-    let answer = move |rows: &[Row]| {
-        let row = rows.first()?;
-        let counts = (row.i64(0).ok()?, row.i64(1).ok()?, row.i64(2).ok()?, row.i64(3).ok()?, row.i64(4).ok()?);
-        match counts {
-            (1, 2, 2, 1, 1) => Some(Outcome::Created(created.clone())),
-            (0, 0, 0, 0, 0) => None,
-            other => {
-                // Cannot happen under the batch's account locks; the closure
-                // then finds the claimed key without its transfer and fails loudly.
-                tracing::error!(counts = ?other, "an instant transfer's statement wrote part of its rows");
-                None
-            }
-        }
-    };
-    FastStatement { sql: INSTANT_TRANSFER_POSTGRES, params, answer: Box::new(answer) }
+    let mut row = transfer_params(transfer);
+    row.truncate(12);
+    row.extend([Val::Name(OperationKind::Transfer.as_str()), id(claim.caller.as_bytes()), Val::Text(claim.key.clone()), Val::Blob(claim.request_hash.clone())]);
+    FastItem { statement: &INSTANT_TRANSFERS, row, answer: Box::new(move || Outcome::Created(created.clone())) }
 }
 // ---- end of the marked duplication -----------------------------------------
 
@@ -874,7 +888,7 @@ impl Store {
     pub async fn create_bank_movement(&self, claim: IdempotencyClaim, movement: BankMovementRecord) -> Result<Outcome<BankMovementRecord>, StoreError> {
         assert!(matches!(movement.kind, OperationKind::Topup | OperationKind::Withdrawal));
         let locks = vec![movement.account, BANK_SETTLEMENT_CNY];
-        self.write_deciding(locks, None::<FastStatement<Outcome<BankMovementRecord>>>, move |conn| {
+        self.write_deciding(locks, None::<FastItem<Outcome<BankMovementRecord>>>, move |conn| {
             match claim_idempotency(conn, &claim, movement.kind, movement.id, movement.created_at_us)? {
                 Claim::New => {}
                 Claim::SameRequest(original) => {

@@ -1,15 +1,12 @@
 //! PostgreSQL connections: `tokio-postgres` driven by a small current-thread
 //! runtime that each connection owns, used only from the store's own threads
 //! (writers, and reads on blocking threads). Prepared statements are cached
-//! per connection, so each statement costs one round trip — and
-//! [`SqlConn::pipeline`] sends a whole list of statements before waiting for
-//! the first answer, so a batch of them costs one round trip (tokio-postgres
-//! pipelines requests that are in flight together on one connection).
+//! per connection, so each statement costs one round trip; a batch's fast
+//! items travel as one set-based statement over arrays ([`Val::List`]).
 
 use std::collections::HashMap;
 use std::error::Error;
 
-use futures_util::future::join_all;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{Client, NoTls, Statement};
 
@@ -33,6 +30,7 @@ impl ToSql for Val {
             Val::Text(s) => s.to_sql(ty, out),
             Val::Name(s) => s.to_sql(ty, out),
             Val::Blob(b) => b.to_sql(ty, out),
+            Val::List(items) => items.to_sql(ty, out),
         }
     }
 
@@ -139,19 +137,6 @@ impl SqlConn for PgConn {
     fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
         let result = self.runtime.block_on(self.client.batch_execute(sql)).map_err(|e| db_error("batch", e));
         self.note(result)
-    }
-
-    fn pipeline(&mut self, statements: &[(&str, Vec<Val>)]) -> Result<Vec<Result<Vec<Row>, StoreError>>, StoreError> {
-        let prepared = statements.iter().map(|(sql, _)| self.statement(sql)).collect::<Result<Vec<_>, _>>()?;
-        let params: Vec<Vec<&(dyn ToSql + Sync)>> = statements.iter().map(|(_, params)| params_of(params)).collect();
-        let client = &self.client;
-        let answers = self.runtime.block_on(join_all(prepared.iter().zip(&params).map(|(statement, params)| client.query(statement, params))));
-        let answers: Vec<Result<Vec<Row>, StoreError>> =
-            answers.into_iter().map(|answer| answer.map_err(|e| db_error("pipeline", e)).and_then(|rows| rows_of(&rows))).collect();
-        if answers.iter().any(|a| matches!(a, Err(StoreError::Unavailable(_)))) {
-            self.broken = true;
-        }
-        Ok(answers)
     }
 
     fn reconnect_if_closed(&mut self) -> Result<(), StoreError> {

@@ -25,6 +25,9 @@ pub enum Val {
     /// on the write path. Never read back: rows carry `Text`.
     Name(&'static str),
     Blob(Vec<u8>),
+    /// An array parameter (PostgreSQL only: a batch statement's column of
+    /// values, `$k::bigint[]` and so on). Never read back.
+    List(Vec<Val>),
 }
 
 impl From<i64> for Val {
@@ -142,14 +145,6 @@ pub trait SqlConn: Send {
     /// where a silent reconnect would commit statements one by one.
     fn reconnect_if_closed(&mut self) -> Result<(), StoreError> {
         Ok(())
-    }
-
-    /// Run statements that never abort the transaction and do not depend on
-    /// each other's answers: one after the other here (SQLite), in one round
-    /// trip on PostgreSQL. The outer error is a failure to send them at all;
-    /// each statement's own answer stands alone.
-    fn pipeline(&mut self, statements: &[(&str, Vec<Val>)]) -> Result<Vec<Result<Vec<Row>, StoreError>>, StoreError> {
-        Ok(statements.iter().map(|(sql, params)| self.query(sql, params)).collect())
     }
 
     /// Open a write transaction.

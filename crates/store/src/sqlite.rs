@@ -25,6 +25,7 @@ impl ToSql for Val {
             Val::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
             Val::Name(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
             Val::Blob(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
+            Val::List(_) => return Err(rusqlite::Error::ToSqlConversionFailure("SQLite has no array parameters".into())),
         })
     }
 }

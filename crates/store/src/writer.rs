@@ -11,13 +11,14 @@
 //! PostgreSQL reports a deadlock or serialization failure, the whole batch is
 //! rolled back and run again (bounded).
 //!
-//! On PostgreSQL, an operation may also offer a *fast statement*: one
-//! statement that never aborts the transaction and writes nothing unless it
-//! succeeds whole. The fast statements of a batch are sent together, in one
-//! round trip (`SqlConn::pipeline`), right after the account locks; an
-//! operation whose statement did not succeed (a replay, a refusal) then runs
-//! its ordinary closure in its savepoint. The account locks are held for a
-//! few round trips per batch, not two per operation.
+//! On PostgreSQL, an operation may also offer a *fast item*: its row of a
+//! set-based statement that takes the whole batch's items as arrays, never
+//! aborts the transaction, and writes each item whole or not at all. A
+//! batch's items go in one statement — one round trip — right after the
+//! account locks; an operation whose item did not succeed (a replay, a
+//! refusal) then runs its ordinary closure in its savepoint. The account
+//! locks are held for a few round trips per batch, not two per operation,
+//! and a hot account's row is updated once per batch, not once per transfer.
 
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -45,27 +46,33 @@ pub(crate) trait Job: Send {
     fn run(&mut self, conn: &mut dyn SqlConn) -> bool;
     fn contended(&self) -> bool;
     fn finish(self: Box<Self>, commit: Result<(), StoreError>);
-    /// The job's fast statement, if it has one (see the module header).
-    fn fast_statement(&self) -> Option<(&'static str, Vec<Val>)>;
-    /// The fast statement's rows: `true` if they answer the job (its writes
-    /// are kept); `false` if it must run its closure as usual.
-    fn answer_fast(&mut self, rows: &[Row]) -> bool;
+    /// The job's fast item, if it has one (see the module header): its
+    /// batch statement and its row of values.
+    fn fast_item(&self) -> Option<(&'static BatchStatement, &[Val])>;
+    /// The batch statement did this job's whole work: answer it.
+    fn answer_fast(&mut self);
 }
 
-/// Reads a fast statement's rows: `None` when it did not succeed.
-pub(crate) type FastAnswer<T> = Box<dyn FnMut(&[Row]) -> Option<T> + Send>;
-
-/// One statement that can do a job's whole work when it succeeds, and how
-/// to read its answer (`None`: it did not succeed; nothing was written).
-pub(crate) struct FastStatement<T> {
+/// A set-based statement that does the whole work of many operations of one
+/// kind: parameter `$k` is the array of every item's `k`-th value, and it
+/// answers a row per item it did, whose first column is the item's position
+/// (from 1) in the arrays. `check` reads those rows (all of them) and fails
+/// if they do not show each listed item written whole.
+pub(crate) struct BatchStatement {
     pub sql: &'static str,
-    pub params: Vec<Val>,
-    pub answer: FastAnswer<T>,
+    pub check: fn(&[Row]) -> Result<Vec<usize>, StoreError>,
+}
+
+/// A job's row of a [`BatchStatement`], and its answer if the row is done.
+pub(crate) struct FastItem<T> {
+    pub statement: &'static BatchStatement,
+    pub row: Vec<Val>,
+    pub answer: Box<dyn Fn() -> T + Send>,
 }
 
 struct TypedJob<T, F> {
     work: F,
-    fast: Option<FastStatement<T>>,
+    fast: Option<FastItem<T>>,
     locks: Vec<AccountId>,
     result: Option<Result<T, StoreError>>,
     reply: Option<oneshot::Sender<Result<T, StoreError>>>,
@@ -105,18 +112,13 @@ where
         matches!(self.result, Some(Err(StoreError::Contention(_))))
     }
 
-    fn fast_statement(&self) -> Option<(&'static str, Vec<Val>)> {
-        self.fast.as_ref().map(|fast| (fast.sql, fast.params.clone()))
+    fn fast_item(&self) -> Option<(&'static BatchStatement, &[Val])> {
+        self.fast.as_ref().map(|fast| (fast.statement, fast.row.as_slice()))
     }
 
-    fn answer_fast(&mut self, rows: &[Row]) -> bool {
-        let Some(fast) = self.fast.as_mut() else { return false };
-        match (fast.answer)(rows) {
-            Some(value) => {
-                self.result = Some(Ok(value));
-                true
-            }
-            None => false,
+    fn answer_fast(&mut self) {
+        if let Some(fast) = &self.fast {
+            self.result = Some(Ok((fast.answer)()));
         }
     }
 
@@ -159,7 +161,7 @@ impl WriteQueue {
         WriteQueue { sender }
     }
 
-    pub async fn submit<T, F>(&self, locks: Vec<AccountId>, fast: Option<FastStatement<T>>, work: F) -> Result<T, StoreError>
+    pub async fn submit<T, F>(&self, locks: Vec<AccountId>, fast: Option<FastItem<T>>, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnMut(&mut dyn SqlConn) -> Result<Done<T>, StoreError> + Send + 'static,
@@ -260,7 +262,7 @@ fn run_jobs(conn: &mut dyn SqlConn, batch: &mut [Box<dyn Job>]) -> Result<Ending
     let mut answered = vec![false; batch.len()];
     if postgres {
         lock_accounts_in_order(conn, batch)?;
-        run_fast_statements(conn, batch, &mut answered)?;
+        run_fast_items(conn, batch, &mut answered)?;
     }
     let mut pending: Vec<&mut Box<dyn Job>> = batch.iter_mut().zip(&answered).filter(|(_, done)| !**done).map(|(job, _)| job).collect();
     if pending.is_empty() {
@@ -298,25 +300,30 @@ fn run_jobs(conn: &mut dyn SqlConn, batch: &mut [Box<dyn Job>]) -> Result<Ending
     Ok(Ending::Commit)
 }
 
-/// Send every fast statement of the batch in one round trip and let each job
-/// read its answer. A statement that failed outright (contention, a lost
-/// connection) aborted the transaction: the batch fails (and is retried).
-fn run_fast_statements(conn: &mut dyn SqlConn, batch: &mut [Box<dyn Job>], answered: &mut [bool]) -> Result<(), StoreError> {
-    let mut indexes = Vec::new();
-    let mut statements = Vec::new();
+/// Send the batch's fast items, one statement per kind (usually one in
+/// all), and answer the jobs whose items were done. A statement that failed
+/// outright (contention, a lost connection) or whose rows do not show whole
+/// items aborts the batch (which is rolled back, and retried on contention).
+fn run_fast_items(conn: &mut dyn SqlConn, batch: &mut [Box<dyn Job>], answered: &mut [bool]) -> Result<(), StoreError> {
+    let mut kinds: Vec<(&'static BatchStatement, Vec<usize>)> = Vec::new();
     for (index, job) in batch.iter().enumerate() {
-        if let Some(statement) = job.fast_statement() {
-            indexes.push(index);
-            statements.push(statement);
+        if let Some((statement, _)) = job.fast_item() {
+            match kinds.iter_mut().find(|(kind, _)| std::ptr::eq(*kind, statement)) {
+                Some((_, members)) => members.push(index),
+                None => kinds.push((statement, vec![index])),
+            }
         }
     }
-    if statements.is_empty() {
-        return Ok(());
-    }
-    let answers = conn.pipeline(&statements)?;
-    debug_assert_eq!(answers.len(), statements.len());
-    for (index, answer) in indexes.into_iter().zip(answers) {
-        answered[index] = batch[index].answer_fast(&answer?);
+    for (statement, members) in kinds {
+        let rows: Vec<&[Val]> = members.iter().filter_map(|&index| batch[index].fast_item().map(|(_, row)| row)).collect();
+        let width = rows[0].len();
+        let columns: Vec<Val> = (0..width).map(|column| Val::List(rows.iter().map(|row| row[column].clone()).collect())).collect();
+        let done = (statement.check)(&conn.query(statement.sql, &columns)?)?;
+        for position in done {
+            let index = *members.get(position.wrapping_sub(1)).ok_or_else(|| StoreError::corrupt(format!("a batch statement answered item {position} of {}", members.len())))?;
+            batch[index].answer_fast();
+            answered[index] = true;
+        }
     }
     Ok(())
 }

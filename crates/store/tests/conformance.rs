@@ -239,3 +239,69 @@ async fn the_scheduler_asking_about_a_missing_transfer_gets_not_found() {
         finish(store, pg).await;
     }
 }
+
+/// Many transfers at once, so that they share write batches (on PostgreSQL,
+/// the set-based statement): a payer's transfers beyond what they cover are
+/// refused however they are batched, a key sent twice at once creates one
+/// transfer and replays it, and a payee receiving from many payers at once
+/// gets every fen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_transfers_share_batches_and_keep_every_rule() {
+    for (kind, store, pg, _dir) in stores().await {
+        let alice = person(&store, 1, true).await;
+        let bob = person(&store, 2, true).await;
+        let dave = person(&store, 4, true).await;
+        store.create_bank_movement(claim(alice.user, "seed", 0), bank(OperationKind::Topup, &alice, 1_000)).await.unwrap();
+        store.create_bank_movement(claim(dave.user, "seed", 0), bank(OperationKind::Topup, &dave, 500)).await.unwrap();
+        let mut crowd = Vec::new();
+        for n in 0..20 {
+            let payer = person(&store, 10 + n, true).await;
+            store.create_bank_movement(claim(payer.user, "seed", 0), bank(OperationKind::Topup, &payer, 100)).await.unwrap();
+            crowd.push(payer);
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..5 {
+            let (store, record) = (store.clone(), transfer(&alice, &bob, 300, TransferMode::Instant, 10 + n));
+            let key = claim(alice.user, &format!("a{n}"), 1);
+            tasks.spawn(async move { ("alice", store.create_transfer(key, record).await.unwrap()) });
+        }
+        for n in 0..2 {
+            let (store, record) = (store.clone(), transfer(&dave, &bob, 200, TransferMode::Instant, 20 + n));
+            let key = claim(dave.user, "dup", 7);
+            tasks.spawn(async move { ("dave", store.create_transfer(key, record).await.unwrap()) });
+        }
+        for payer in &crowd {
+            let (store, record) = (store.clone(), transfer(payer, &bob, 100, TransferMode::Instant, 30));
+            let key = claim(payer.user, "k", 1);
+            tasks.spawn(async move { ("crowd", store.create_transfer(key, record).await.unwrap()) });
+        }
+        let (mut created, mut insufficient, mut dave_ids, mut replays) = (std::collections::HashMap::new(), 0, Vec::new(), 0);
+        while let Some(answer) = tasks.join_next().await {
+            match answer.unwrap() {
+                (who, Outcome::Created(details)) => {
+                    *created.entry(who).or_insert(0) += 1;
+                    if who == "dave" {
+                        dave_ids.push(details.transfer.id);
+                    }
+                }
+                ("alice", Outcome::Refused(Refusal::InsufficientFunds { available_fen: 100, amount_fen: 300 })) => insufficient += 1,
+                ("dave", Outcome::Replayed(details)) => {
+                    replays += 1;
+                    dave_ids.push(details.transfer.id);
+                }
+                other => panic!("{kind}: unexpected {other:?}"),
+            }
+        }
+        assert_eq!((created.get("alice"), insufficient), (Some(&3), 2), "{kind}");
+        assert_eq!((created.get("dave"), replays), (Some(&1), 1), "{kind}");
+        assert_eq!(dave_ids[0], dave_ids[1], "{kind}: the replay names the one transfer");
+        assert_eq!(created.get("crowd"), Some(&20), "{kind}");
+        assert_eq!(figures(&store, &alice).await, (100, 0), "{kind}");
+        assert_eq!(figures(&store, &dave).await, (300, 0), "{kind}");
+        assert_eq!(figures(&store, &bob).await, (900 + 200 + 2_000, 0), "{kind}");
+        for payer in &crowd {
+            assert_eq!(figures(&store, payer).await, (0, 0), "{kind}");
+        }
+        finish(store, pg).await;
+    }
+}
