@@ -8,6 +8,7 @@
 //! GB 11643-1999 check digit.
 
 pub mod card;
+pub mod confirmation;
 pub mod ids;
 pub mod identity;
 pub mod ledger;

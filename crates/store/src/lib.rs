@@ -12,6 +12,7 @@
 
 mod migrations;
 pub mod ops;
+pub mod payees;
 mod pool;
 mod postgres;
 pub mod records;
@@ -22,9 +23,10 @@ mod writer;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use recourse_domain::AccountId;
+use recourse_domain::{AccountId, UserId};
 use thiserror::Error;
 
+pub use payees::{AttemptRecorded, ContactRecord, PayeeRelation};
 pub use records::*;
 use sql::{Dialect, Row, SqlConn, Val};
 
@@ -120,7 +122,13 @@ struct Inner {
     async_reads: Option<postgres::AsyncReads>,
     dialect: Dialect,
     description: String,
+    /// Payment pairs this process knows are recorded (a cache: a transfer
+    /// between them skips the pair's write; cleared when it grows large).
+    known_pairs: std::sync::Mutex<std::collections::HashSet<(UserId, UserId)>>,
 }
+
+/// Pairs [`Inner::known_pairs`] holds before it starts over.
+const KNOWN_PAIRS_MAX: usize = 1_000_000;
 
 impl Store {
     /// Open (and migrate) the store. Blocking: call before starting the
@@ -163,8 +171,23 @@ impl Store {
                 async_reads,
                 dialect,
                 description,
+                known_pairs: std::sync::Mutex::new(std::collections::HashSet::new()),
             }),
         })
+    }
+
+    /// Whether this process knows the payment pair is recorded.
+    pub(crate) fn knows_pair(&self, pair: (UserId, UserId)) -> bool {
+        self.inner.known_pairs.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).contains(&pair)
+    }
+
+    /// Remember a pair whose row committed.
+    pub(crate) fn learn_pair(&self, pair: (UserId, UserId)) {
+        let mut known = self.inner.known_pairs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if known.len() >= KNOWN_PAIRS_MAX {
+            known.clear();
+        }
+        known.insert(pair);
     }
 
     pub fn dialect(&self) -> Dialect {

@@ -23,6 +23,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/sqlite_0002_money_in_flight.sql"),
         postgres: include_str!("migrations/postgres_0002_money_in_flight.sql"),
     },
+    Migration {
+        version: 3,
+        sqlite: include_str!("migrations/sqlite_0003_confirmation_of_payee.sql"),
+        postgres: include_str!("migrations/postgres_0003_confirmation_of_payee.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Recourse's migration lock.

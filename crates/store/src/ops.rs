@@ -12,11 +12,11 @@ use crate::sql::{Dialect, Row, SqlConn, Val};
 use crate::writer::{BatchStatement, Done, FastItem};
 use crate::{BANK_SETTLEMENT_CNY, Store, StoreError};
 
-fn id(bytes: &[u8; 16]) -> Val {
+pub(crate) fn id(bytes: &[u8; 16]) -> Val {
     Val::Blob(bytes.to_vec())
 }
 
-const USER_COLUMNS: &str = "id, phone, password_hash, nickname, role, wallet_account_id, created_at, nickname_changed_at, \
+pub(crate) const USER_COLUMNS: &str = "id, phone, password_hash, nickname, role, wallet_account_id, created_at, nickname_changed_at, \
      avatar_id, avatar_changed_at, verified_at, masked_name, id_last4, default_arrival, require_acceptance";
 
 /// The user behind a live session; columns in `USER_COLUMNS` order.
@@ -24,7 +24,7 @@ const SESSION_USER_SQL: &str = "SELECT u.id, u.phone, u.password_hash, u.nicknam
      u.nickname_changed_at, u.avatar_id, u.avatar_changed_at, u.verified_at, u.masked_name, u.id_last4, u.default_arrival, u.require_acceptance \
      FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2";
 
-fn user_from_row(row: &Row) -> Result<UserRecord, StoreError> {
+pub(crate) fn user_from_row(row: &Row) -> Result<UserRecord, StoreError> {
     let role_text = row.text(4)?;
     Ok(UserRecord {
         id: UserId::from_bytes(row.id16(0)?),
@@ -283,8 +283,8 @@ fn transfer_movement(transfer: &TransferRecord) -> Movement {
 /// in the batch (a running sum in batch order, so the covered transfers of a
 /// payer are a prefix and no wallet can go below zero), and *claimed* if its
 /// idempotency key was new; a covered, claimed transfer gets its journal
-/// rows, its row and its first event, and its share of its two accounts'
-/// balance changes. Anything else (a replay, a conflict, a refusal, a key
+/// rows, its row and its first event, its share of its two accounts'
+/// balance changes, and its payment pair if the store did not know it. Anything else (a replay, a conflict, a refusal, a key
 /// used twice in one batch) writes nothing here, and the ordinary closure —
 /// the same code as on SQLite — runs for it afterwards and gives the answer.
 /// Its coverage test is stricter than the closure's (money a payer receives
@@ -292,8 +292,9 @@ fn transfer_movement(transfer: &TransferRecord) -> Movement {
 /// suite and every HTTP test run it.
 const INSTANT_TRANSFERS_POSTGRES: &str = "WITH input AS ( \
          SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::bytea[], $5::bytea[], $6::bigint[], $7::text[], $8::text[], $9::text[], \
-                              $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::bytea[], $15::text[], $16::bytea[]) WITH ORDINALITY \
-           AS i(id, payer, payee, payer_account, payee_account, amount, currency, note, status, created_at, updated_at, checks, op_kind, caller, key, request_hash, n)), \
+                              $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::bytea[], $15::text[], $16::bytea[], $17::bigint[]) WITH ORDINALITY \
+           AS i(id, payer, payee, payer_account, payee_account, amount, currency, note, status, created_at, updated_at, checks, op_kind, caller, key, request_hash, \
+                new_pair, n)), \
      covered AS ( \
          SELECT i.* FROM (SELECT input.*, sum(amount) OVER (PARTITION BY payer_account ORDER BY n) AS spent FROM input) i \
          JOIN accounts a ON a.id = i.payer_account WHERE a.kind <> 'wallet' OR a.balance - a.held >= i.spent), \
@@ -316,7 +317,10 @@ const INSTANT_TRANSFERS_POSTGRES: &str = "WITH input AS ( \
                                 arrival, acceptance_required) \
          SELECT id, payer, payee, payer_account, payee_account, amount, currency, note, status, created_at, updated_at, checks, 'instant', 0 FROM done RETURNING 1), \
      event_rows AS ( \
-         INSERT INTO transfer_events (transfer_id, seq, status, event, actor, at) SELECT id, 1, status, 'create', 'payer', created_at FROM done RETURNING 1) \
+         INSERT INTO transfer_events (transfer_id, seq, status, event, actor, at) SELECT id, 1, status, 'create', 'payer', created_at FROM done RETURNING 1), \
+     pair_rows AS ( \
+         INSERT INTO payment_pairs (payer_id, payee_id, first_at) SELECT payer, payee, min(created_at) FROM done WHERE new_pair = 1 GROUP BY payer, payee \
+         ON CONFLICT (payer_id, payee_id) DO NOTHING RETURNING 1) \
      SELECT n, (SELECT count(*) FROM journal_rows), (SELECT count(*) FROM transfer_rows), (SELECT count(*) FROM event_rows), \
             (SELECT count(*) FROM moved) > 0 FROM done";
 
@@ -337,13 +341,19 @@ fn instant_transfers_done(rows: &[Row]) -> Result<Vec<usize>, StoreError> {
 static INSTANT_TRANSFERS: BatchStatement = BatchStatement { sql: INSTANT_TRANSFERS_POSTGRES, check: instant_transfers_done };
 
 /// An instant transfer's row of [`INSTANT_TRANSFERS_POSTGRES`].
-fn instant_transfer_fast(claim: &IdempotencyClaim, transfer: &TransferRecord, created: TransferDetails) -> FastItem<Outcome<TransferDetails>> {
+fn instant_transfer_fast(claim: &IdempotencyClaim, transfer: &TransferRecord, new_pair: bool, created: TransferDetails) -> FastItem<Outcome<TransferDetails>> {
     // The statement posts the amount from the payer's wallet to the payee's: exactly the domain's entry.
     let entry = LedgerEntry::new(transfer.mode.creation_entry(), transfer_movement(transfer));
     assert!(entry.kind == EntryKind::Post && entry.movement.debited() == transfer.payer_account && entry.movement.credited() == transfer.payee_account);
     let mut row = transfer_params(transfer);
     row.truncate(12);
-    row.extend([Val::Name(OperationKind::Transfer.as_str()), id(claim.caller.as_bytes()), Val::Text(claim.key.clone()), Val::Blob(claim.request_hash.clone())]);
+    row.extend([
+        Val::Name(OperationKind::Transfer.as_str()),
+        id(claim.caller.as_bytes()),
+        Val::Text(claim.key.clone()),
+        Val::Blob(claim.request_hash.clone()),
+        i64::from(new_pair).into(),
+    ]);
     FastItem { statement: &INSTANT_TRANSFERS, row, answer: Box::new(move || Outcome::Created(created.clone())) }
 }
 // ---- end of the marked duplication -----------------------------------------
@@ -405,10 +415,13 @@ fn creation_event(transfer: &TransferRecord) -> TransferEventRecord {
 /// Write a transfer that was just claimed: its ledger step, its row, its
 /// first event, and (in flight) its hold and its deadline.
 /// `Some(refusal)`: the payer cannot cover it; the caller discards the writes.
-fn insert_transfer(conn: &mut dyn SqlConn, transfer: &TransferRecord) -> Result<Option<Refusal>, StoreError> {
+fn insert_transfer(conn: &mut dyn SqlConn, transfer: &TransferRecord, new_pair: bool) -> Result<Option<Refusal>, StoreError> {
     let entry = LedgerEntry::new(transfer.mode.creation_entry(), transfer_movement(transfer));
     if let Some(refusal) = apply_entry(conn, transfer.id, OperationKind::Transfer, &entry, transfer.created_at_us)? {
         return Ok(Some(refusal));
+    }
+    if new_pair && transfer.status == TransferStatus::Completed {
+        crate::payees::record_pair(conn, transfer.payer, transfer.payee, transfer.created_at_us)?;
     }
     conn.execute(
         &format!("INSERT INTO transfers ({TRANSFER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"),
@@ -508,6 +521,9 @@ fn take_step(conn: &mut dyn SqlConn, details: TransferDetails, event: TransferEv
         }
     }
     conn.execute("DELETE FROM due_work WHERE subject_id = $1", &[id(transfer.as_bytes())])?;
+    if to == TransferStatus::Completed {
+        crate::payees::record_pair(conn, details.transfer.payer, details.transfer.payee, now_us)?;
+    }
     let details = load_details(conn, transfer)?.ok_or_else(|| StoreError::corrupt("a transfer vanished inside its transaction"))?;
     debug_assert_eq!(details.transfer.status, to);
     Ok(TransitionOutcome::Moved(details))
@@ -841,19 +857,25 @@ impl Store {
         assert_eq!(transfer.status, transfer.mode.initial_status(), "a transfer starts in its mode's initial status");
         let locks = vec![transfer.payer_account, transfer.payee_account];
         let created = TransferDetails { transfer: transfer.clone(), history: vec![creation_event(&transfer)] };
-        let fast = (self.dialect() == Dialect::Postgres && transfer.mode == TransferMode::Instant).then(|| instant_transfer_fast(&claim, &transfer, created.clone()));
-        self.write_deciding(locks, fast, move |conn| match claim_idempotency(conn, &claim, OperationKind::Transfer, transfer.id, transfer.created_at_us)? {
+        let pair = (transfer.payer, transfer.payee);
+        let new_pair = transfer.mode == TransferMode::Instant && !self.knows_pair(pair);
+        let fast = (self.dialect() == Dialect::Postgres && transfer.mode == TransferMode::Instant).then(|| instant_transfer_fast(&claim, &transfer, new_pair, created.clone()));
+        let outcome = self.write_deciding(locks, fast, move |conn| match claim_idempotency(conn, &claim, OperationKind::Transfer, transfer.id, transfer.created_at_us)? {
             Claim::SameRequest(original) => {
                 let details = load_details(conn, original)?.ok_or_else(|| StoreError::corrupt("idempotency record points at a missing transfer"))?;
                 Ok(Done::Keep(Outcome::Replayed(details)))
             }
             Claim::DifferentRequest => Ok(Done::Discard(Outcome::Refused(Refusal::IdempotencyKeyReused))),
-            Claim::New => match insert_transfer(conn, &transfer)? {
+            Claim::New => match insert_transfer(conn, &transfer, new_pair)? {
                 Some(refusal) => Ok(Done::Discard(Outcome::Refused(refusal))),
                 None => Ok(Done::Keep(Outcome::Created(created.clone()))),
             },
         })
-        .await
+        .await?;
+        if new_pair && matches!(outcome, Outcome::Created(_)) {
+            self.learn_pair(pair);
+        }
+        Ok(outcome)
     }
 
     /// Ask for `event` on a transfer, as `actor`. The state machine decides;

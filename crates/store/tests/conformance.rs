@@ -305,3 +305,70 @@ async fn concurrent_transfers_share_batches_and_keep_every_rule() {
         finish(store, pg).await;
     }
 }
+
+/// Who paid whom, contacts, and the name-completion attempt limits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payment_pairs_contacts_and_name_attempts() {
+    use recourse_domain::confirmation::{CompletionLimits, Gate, NameCheckResult};
+    use recourse_store::{AttemptRecorded, PayeeRelation};
+    for (kind, store, pg, _dir) in stores().await {
+        let alice = person(&store, 1, true).await;
+        let bob = person(&store, 2, true).await;
+        let carol = person(&store, 3, true).await;
+        let dave = person(&store, 4, true).await;
+        store.create_bank_movement(claim(alice.user, "seed", 0), bank(OperationKind::Topup, &alice, 10_000)).await.unwrap();
+        let none = PayeeRelation { is_contact: false, paid_before: false };
+        assert_eq!(store.payee_relation(alice.user, bob.user).await.unwrap(), none, "{kind}");
+        // An instant transfer records the pair, twice over it stays one pair.
+        for n in 0..2 {
+            store.create_transfer(claim(alice.user, &format!("i{n}"), 1), transfer(&alice, &bob, 10, TransferMode::Instant, 10 + n)).await.unwrap();
+        }
+        assert_eq!(store.payee_relation(alice.user, bob.user).await.unwrap(), PayeeRelation { is_contact: true, paid_before: true }, "{kind}");
+        assert_eq!(store.payee_relation(bob.user, alice.user).await.unwrap(), PayeeRelation { is_contact: true, paid_before: false }, "{kind}: paid by");
+        // One in flight records it when the money arrives, not before.
+        let delayed = transfer(&alice, &carol, 10, TransferMode::Delayed { arrival: Arrival::After2Hours, arrives_at_us: 20 + 2 * HOUR_US }, 20);
+        store.create_transfer(claim(alice.user, "d", 1), delayed.clone()).await.unwrap();
+        assert_eq!(store.payee_relation(alice.user, carol.user).await.unwrap(), none, "{kind}: not arrived yet");
+        store.transition_transfer(delayed.id, TransferEvent::Arrive, Actor::System, None, 20 + 2 * HOUR_US).await.unwrap();
+        assert!(store.payee_relation(alice.user, carol.user).await.unwrap().paid_before, "{kind}");
+        // Contacts: added by hand, removed (even a counterparty), added again.
+        store.add_contact(alice.user, dave.user, 30).await.unwrap();
+        assert!(store.remove_contact(alice.user, bob.user, 31).await.unwrap(), "{kind}");
+        assert!(!store.remove_contact(alice.user, bob.user, 32).await.unwrap(), "{kind}: already off the list");
+        let listed: Vec<_> = store.contacts_of(alice.user).await.unwrap().into_iter().map(|c| (c.user.id, c.added, c.paid, c.paid_by)).collect();
+        let mut expected = vec![(carol.user, false, true, false), (dave.user, true, false, false)];
+        expected.sort_by_key(|(user, ..)| *user);
+        let mut listed_sorted = listed.clone();
+        listed_sorted.sort_by_key(|(user, ..)| *user);
+        assert_eq!(listed_sorted, expected, "{kind}");
+        assert_eq!(store.payee_relation(alice.user, bob.user).await.unwrap(), PayeeRelation { is_contact: false, paid_before: true }, "{kind}");
+        store.add_contact(alice.user, bob.user, 33).await.unwrap();
+        assert!(store.payee_relation(alice.user, bob.user).await.unwrap().is_contact, "{kind}");
+        assert_eq!(store.contacts_of(bob.user).await.unwrap().len(), 1, "{kind}: bob was paid by alice");
+
+        // Name completion: three wrong answers lock the pair; a right one resets it.
+        let limits = CompletionLimits { threshold_fen: 100, attempts_max: 3, lock_seconds: 3_600, daily_failures_max: 5 };
+        let now = 100 * HOUR_US;
+        let attempt = |payee: UserId, right, at| store.record_name_attempt(alice.user, alice.wallet, payee, right, limits, at);
+        assert_eq!(attempt(bob.user, false, now).await.unwrap(), AttemptRecorded::Wrong { after: Gate::Open { attempts_left: 2 } }, "{kind}");
+        assert_eq!(attempt(bob.user, true, now + 1).await.unwrap(), AttemptRecorded::Passed { attempts: 2 }, "{kind}");
+        assert_eq!(attempt(bob.user, false, now + 2).await.unwrap(), AttemptRecorded::Wrong { after: Gate::Open { attempts_left: 2 } }, "{kind}: reset by the pass");
+        assert_eq!(attempt(bob.user, false, now + 3).await.unwrap(), AttemptRecorded::Wrong { after: Gate::Open { attempts_left: 1 } }, "{kind}");
+        assert_eq!(attempt(bob.user, false, now + 4).await.unwrap(), AttemptRecorded::Wrong { after: Gate::Locked { retry_after_seconds: 3_600 } }, "{kind}");
+        assert_eq!(attempt(bob.user, true, now + 5).await.unwrap(), AttemptRecorded::Locked { retry_after_seconds: 3_600 }, "{kind}: even a right answer");
+        let counts = store.name_attempt_counts(alice.user, bob.user, limits, now + 5).await.unwrap();
+        assert_eq!((counts.pair_wrong, counts.daily_wrong), (3, 4), "{kind}");
+        // The daily limit spans payees: one more wrong answer for carol reaches 5.
+        assert_eq!(attempt(carol.user, false, now + 6).await.unwrap(), AttemptRecorded::Wrong { after: Gate::Locked { retry_after_seconds: 24 * 3_600 } }, "{kind}");
+        assert!(matches!(attempt(dave.user, true, now + 7).await.unwrap(), AttemptRecorded::Locked { .. }), "{kind}");
+        // The pair's lock ends an hour after its first counted wrong answer.
+        let later = now + 2 + 3_600_000_000;
+        assert_eq!(store.name_attempt_counts(alice.user, bob.user, limits, later).await.unwrap().pair_wrong, 2, "{kind}");
+
+        store.record_payee_check(alice.user, bob.user, NameCheckResult::CloseMatch, "check", now).await.unwrap();
+        store.record_payee_check(alice.user, bob.user, NameCheckResult::NoMatch, "transfer", now + 1).await.unwrap();
+        assert_eq!(store.payee_checks_since(alice.user, now - 1).await.unwrap(), 2, "{kind}");
+        assert_eq!(store.payee_checks_since(alice.user, now).await.unwrap(), 1, "{kind}");
+        finish(store, pg).await;
+    }
+}
