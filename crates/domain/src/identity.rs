@@ -16,7 +16,7 @@ use unicode_normalization::UnicodeNormalization;
 
 /// The canonical middle dot; every look-alike is folded into it.
 pub const MIDDLE_DOT: char = '\u{00B7}';
-const MIDDLE_DOT_VARIANTS: &[char] = &[
+pub(crate) const MIDDLE_DOT_VARIANTS: &[char] = &[
     '\u{00B7}', '\u{0387}', '\u{2022}', '\u{2027}', '\u{2219}', '\u{22C5}', '\u{30FB}', '\u{FF65}', '\u{16EB}', '.',
 ];
 
@@ -58,7 +58,7 @@ pub fn is_han(c: char) -> bool {
         0x3007 | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2A6DF | 0x2A700..=0x2EBEF | 0x30000..=0x3134F)
 }
 
-fn is_latin_letter(c: char) -> bool {
+pub(crate) fn is_latin_letter(c: char) -> bool {
     c.is_ascii_alphabetic()
         || (matches!(c as u32, 0xC0..=0x24F | 0x1E00..=0x1EFF) && c.is_alphabetic() && c != '×' && c != '÷')
 }
@@ -132,14 +132,17 @@ impl LegalName {
         MaskedName(mask_name(&self.text, self.script))
     }
 
-    /// Whether `other` names the same person as far as formatting goes: Unicode
-    /// compatibility forms, spacing, middle-dot variants and Latin case are ignored.
+    /// Whether `other` names the same person as far as writing goes, under the
+    /// one normalisation rule of [`crate::names::normalise`]: Unicode
+    /// compatibility forms, spacing, middle-dot variants, traditional or
+    /// simplified characters, Latin case and diacritics are ignored. A
+    /// homophone is another name.
     pub fn same_name_as(&self, other: &LegalName) -> bool {
         self.comparison_key() == other.comparison_key()
     }
 
     fn comparison_key(&self) -> String {
-        self.text.nfkc().filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase).collect()
+        crate::names::normalise(&self.text)
     }
 }
 

@@ -13,6 +13,7 @@ pub mod ids;
 pub mod identity;
 pub mod ledger;
 pub mod money;
+pub mod names;
 pub mod phone;
 pub mod refusal;
 pub mod role;
