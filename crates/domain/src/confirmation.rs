@@ -20,6 +20,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::names::NameCheck;
+
 
 /// 24 hours, the window of the per-payer daily limit.
 pub const DAY_US: i64 = 24 * 3600 * 1_000_000;
@@ -191,6 +193,16 @@ impl NameCheckResult {
             NameCheckResult::CloseMatch => "close_match",
             NameCheckResult::NoMatch => "no_match",
             NameCheckResult::NotPossible => "not_possible",
+        }
+    }
+}
+
+impl From<NameCheck> for NameCheckResult {
+    fn from(check: NameCheck) -> Self {
+        match check {
+            NameCheck::Match => NameCheckResult::Match,
+            NameCheck::CloseMatch => NameCheckResult::CloseMatch,
+            NameCheck::NoMatch => NameCheckResult::NoMatch,
         }
     }
 }

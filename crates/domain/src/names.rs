@@ -175,7 +175,9 @@ pub fn completes(legal: &LegalName, answer: &str) -> bool {
     }
     let hidden_key = normalise(&hidden_characters(legal));
     debug_assert!(!hidden_key.is_empty(), "every mask hides something");
-    answer_key.chars().filter(|c| *c != MIDDLE_DOT).eq(hidden_key.chars())
+    // Middle dots are ignored on both sides: a hidden letter may carry one
+    // (Ŀ is L with a middle dot under NFKC).
+    answer_key.chars().filter(|c| *c != MIDDLE_DOT).eq(hidden_key.chars().filter(|c| *c != MIDDLE_DOT))
 }
 
 /// The characters `legal.masked()` replaces with `*`, in order. The mask

@@ -40,6 +40,18 @@ pub enum Refusal {
     ConflictingOptions,
     #[error("no active card with that id is bound to this account")]
     CardNotFound,
+    /// Confirmation of payee (see `confirmation`): name completion comes
+    /// before the typed-name check, and both before funds.
+    #[error("typed-name checks are limited per day; try again later")]
+    PayeeCheckLimitReached { retry_after_seconds: i64 },
+    #[error("masked-name completion for this payee is locked after repeated wrong answers; try again later")]
+    NameCompletionLocked { retry_after_seconds: i64 },
+    #[error("complete the payee's masked name {masked_name} (the hidden characters, or the whole name) and send the transfer again with name_completion")]
+    NameCompletionRequired { masked_name: String, attempts_left: u32 },
+    #[error("this payee has not verified their real name, so nobody can confirm who they are; to pay them anyway send the transfer again with confirm_unverified_payee: true")]
+    UnverifiedPayeeNotConfirmed,
+    #[error("the name you expected does not match the payee's verified name; to pay anyway send the transfer again with confirm_no_match: true")]
+    NameMismatch { masked_name: String },
     #[error("the available balance is {available_fen} fen, less than the {amount_fen} fen asked for")]
     InsufficientFunds { available_fen: i64, amount_fen: i64 },
 }

@@ -70,7 +70,7 @@ pub fn app_state_with_provider(store: Store, config: ServiceConfig, identity_pro
 
 /// The documented API routes, and the OpenAPI document that describes them.
 fn api_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    use api::{accounts, money, system};
+    use api::{accounts, money, payees, system};
     let mut router = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(system::healthz))
         .routes(routes!(system::metrics))
@@ -89,7 +89,11 @@ fn api_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
         .routes(routes!(money::revoke_transfer))
         .routes(routes!(money::accept_transfer))
         .routes(routes!(money::decline_transfer))
-        .routes(routes!(money::list_transfers));
+        .routes(routes!(money::list_transfers))
+        .routes(routes!(payees::preview))
+        .routes(routes!(payees::check))
+        .routes(routes!(payees::list_contacts, payees::add_contact))
+        .routes(routes!(payees::remove_contact));
     if state.clock.is_test_clock() {
         router = router.routes(routes!(system::advance_clock));
     }

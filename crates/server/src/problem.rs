@@ -97,6 +97,21 @@ impl From<Refusal> for ApiError {
             Refusal::PayeeIsPayer => ApiError::invalid("payee-is-payer", detail),
             Refusal::PayeeCannotReceive => ApiError::invalid("payee-cannot-receive", detail),
             Refusal::CardNotFound => ApiError::invalid("card-not-found", detail),
+            Refusal::PayeeCheckLimitReached { retry_after_seconds } => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "payee-check-limit-reached", "Too many name checks", detail).with("retry_after_seconds", retry_after_seconds)
+            }
+            Refusal::NameCompletionLocked { retry_after_seconds } => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "name-completion-locked", "Name completion locked", detail).with("retry_after_seconds", retry_after_seconds)
+            }
+            Refusal::NameCompletionRequired { masked_name, attempts_left } => {
+                ApiError::new(StatusCode::CONFLICT, "name-completion-required", "Complete the payee's name", detail).with("masked_name", masked_name).with("attempts_left", attempts_left)
+            }
+            Refusal::UnverifiedPayeeNotConfirmed => {
+                ApiError::new(StatusCode::CONFLICT, "unverified-payee-confirmation-required", "Confirm paying an unverified payee", detail)
+            }
+            Refusal::NameMismatch { masked_name } => {
+                ApiError::new(StatusCode::CONFLICT, "name-mismatch", "The name does not match", detail).with("masked_name", masked_name).with("result", "no_match")
+            }
             Refusal::InsufficientFunds { available_fen, amount_fen } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "insufficient-funds", "Insufficient funds", detail)
                     .with("available", available_fen)

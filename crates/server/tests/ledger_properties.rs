@@ -271,6 +271,7 @@ fn command(people: &[recourse_store::UserRecord], t: &ModelTransfer) -> Transfer
         },
         acceptance_required: t.how == How::Acceptance,
         idempotency_key: t.key.clone(),
+        answers: Default::default(),
     }
 }
 

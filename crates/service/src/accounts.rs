@@ -189,7 +189,7 @@ impl Service {
     }
 
     /// The verified legal name of `user`, decrypted for a comparison that needs it.
-    async fn legal_name_of(&self, user: UserId) -> Result<Option<LegalName>, ServiceError> {
+    pub(crate) async fn legal_name_of(&self, user: UserId) -> Result<Option<LegalName>, ServiceError> {
         let Some(identity) = self.store.encrypted_identity(user).await? else {
             return Ok(None);
         };

@@ -56,12 +56,35 @@ pub struct Limits {
     /// How long a transfer waits for the payee's acceptance before its hold
     /// is released to the payer (`expired_refunded`). Default 24 hours.
     pub acceptance_window_seconds: i64,
+    /// A transfer of at least this many fen makes the payer complete the
+    /// payee's masked name first (or, to a payee with no verified name,
+    /// confirm paying them anyway). Default ¥1,000.
+    pub name_completion_threshold_fen: i64,
+    /// Wrong masked-name answers per payer→payee pair before completion for
+    /// that payee locks (counted since the pair's last right answer).
+    pub name_completion_attempts_max: u32,
+    /// How long a pair's wrong answers count, and so how long its lock lasts.
+    pub name_completion_lock_seconds: i64,
+    /// Wrong masked-name answers per payer, all payees, in 24 hours before
+    /// completion locks for every payee.
+    pub name_completion_daily_failures_max: u32,
+    /// Typed-name checks (`POST /v1/payee-checks`, or a transfer's
+    /// `expected_name`) per caller in 24 hours.
+    pub payee_checks_daily_max: i64,
 }
 
 impl Limits {
     /// Refuse settings that would make the service misbehave.
     pub fn validate(&self) -> Result<(), String> {
-        let checks: [(bool, &str); 13] = [
+        let checks: [(bool, &str); 18] = [
+            (self.name_completion_threshold_fen >= 1, "limits.name_completion_threshold_fen must be at least 1"),
+            ((1..=20).contains(&self.name_completion_attempts_max), "limits.name_completion_attempts_max must be 1 to 20"),
+            ((60..=30 * 24 * 3600).contains(&self.name_completion_lock_seconds), "limits.name_completion_lock_seconds must be 60 s to 30 days"),
+            (
+                (self.name_completion_attempts_max..=100).contains(&self.name_completion_daily_failures_max),
+                "limits.name_completion_daily_failures_max must be name_completion_attempts_max to 100",
+            ),
+            ((1..=10_000).contains(&self.payee_checks_daily_max), "limits.payee_checks_daily_max must be 1 to 10000"),
             ((60..=30 * 24 * 3600).contains(&self.acceptance_window_seconds), "limits.acceptance_window_seconds must be 60 s to 30 days"),
             (self.profile_changes_per_day >= 2, "limits.profile_changes_per_day must be at least 2"),
             (self.login_failures_max >= 1, "limits.login_failures_max must be at least 1"),
@@ -99,6 +122,23 @@ impl Default for Limits {
             login_failures_max: 5,
             login_failure_window_seconds: 15 * 60,
             acceptance_window_seconds: 24 * 3600,
+            name_completion_threshold_fen: 100_000,
+            name_completion_attempts_max: 3,
+            name_completion_lock_seconds: 24 * 3600,
+            name_completion_daily_failures_max: 10,
+            payee_checks_daily_max: 50,
+        }
+    }
+}
+
+impl Limits {
+    /// The name-completion limits, as the domain's rules take them.
+    pub fn completion(&self) -> recourse_domain::confirmation::CompletionLimits {
+        recourse_domain::confirmation::CompletionLimits {
+            threshold_fen: self.name_completion_threshold_fen,
+            attempts_max: self.name_completion_attempts_max,
+            lock_seconds: self.name_completion_lock_seconds,
+            daily_failures_max: self.name_completion_daily_failures_max,
         }
     }
 }

@@ -28,6 +28,7 @@ pub mod config;
 pub mod identity_provider;
 pub mod money;
 pub mod passwords;
+pub mod payees;
 pub mod scheduler;
 pub mod vault;
 

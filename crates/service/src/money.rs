@@ -10,7 +10,13 @@
 //! 2. the caller holds a wallet; 3. amount (against today's product limit);
 //! 4. note; 5. real-name verification; 6. payee (or card); 7. the transfer's
 //!    options (acceptance with a delay is refused);
-//! 8. available balance — inside the store transaction that moves the money.
+//! 8. confirmation of payee (transfers; `payees.rs`): at or above the
+//!    threshold, masked-name completion (or, to an unverified payee, the
+//!    explicit confirmation); then the typed-name check if the request
+//!    carries `expected_name`. A request that asks for any of these reads
+//!    its idempotency key first, so that a retry of a transfer that already
+//!    happened replays before any check and records no attempt;
+//! 9. available balance — inside the store transaction that moves the money.
 //!
 //! (Authentication, the key's presence and the body's shape come first, at
 //! the HTTP edge.) A refusal is an `Outcome::Refused` value: nothing moved,
@@ -25,6 +31,9 @@ use recourse_domain::{AccountId, Amount, CardId, Currency, OperationId, UserId};
 use recourse_store::{BankMovementRecord, IdempotencyClaim, Outcome, TransferDetails, TransferRecord, TransitionOutcome, UserRecord};
 use sha2::{Digest, Sha256};
 
+use recourse_domain::confirmation::{StepUp, step_up};
+
+use crate::payees::PayerAnswers;
 use crate::{Service, ServiceError};
 
 /// Who is to be paid, as the payer named them.
@@ -61,6 +70,9 @@ pub struct TransferCommand {
     pub arrival: Option<Arrival>,
     pub acceptance_required: bool,
     pub idempotency_key: String,
+    /// Not part of the request the key identifies: a challenged transfer is
+    /// sent again with these, under the same key or a new one.
+    pub answers: PayerAnswers,
 }
 
 /// A transfer that passed every pre-check: the proof carried to the write.
@@ -104,11 +116,7 @@ impl Service {
     /// Pay someone: instantly, after a delay the payer can still revoke, or
     /// once the payee accepts.
     pub async fn create_transfer(&self, command: TransferCommand) -> Result<Outcome<TransferDetails>, ServiceError> {
-        let payee = match &command.payee {
-            PayeeRef::Phone(phone) => self.store.user_by_phone(phone.as_str()).await?,
-            PayeeRef::Id(id) => self.store.user(*id).await?,
-            PayeeRef::Unparsable(_) => None,
-        };
+        let payee = self.resolve_payee(&command.payee).await?;
         let arrival_text = command.arrival.map_or("", Arrival::as_str);
         let acceptance_text = if command.acceptance_required { "required" } else { "" };
         let hash = request_hash(&[
@@ -126,13 +134,18 @@ impl Service {
             Ok(checked) => checked,
             Err(refusal) => return self.refuse_unless_replay(&claim, OperationKind::Transfer, refusal).await,
         };
-        let checks = serde_json::json!({
-            "payer_verified": true,
-            "payee_verified": checked.payee.verified(),
-            "payee_masked_name_shown": checked.payee.masked_name,
-            "payee_requires_acceptance": checked.payee.require_acceptance,
-            "warnings": [],
-        });
+        let answers = &command.answers;
+        let steps_up = step_up(checked.amount.fen(), &self.config.limits.completion(), checked.payee.verified(), false) != StepUp::None;
+        if (steps_up || answers.expected_name.is_some())
+            && let Some(answer) = self.replay_if_used(&claim, OperationKind::Transfer).await?
+        {
+            return Ok(answer);
+        }
+        let checks = match self.confirm_payee(&command.payer, &checked.payee, checked.amount.fen(), answers, now_us).await? {
+            Ok(checks) => checks,
+            Err(refusal) => return Ok(Outcome::Refused(refusal)),
+        };
+        let checks = serde_json::to_string(&checks).map_err(|e| ServiceError::Internal(format!("checks: {e}")))?;
         let record = TransferRecord {
             id: OperationId::new(),
             payer: command.payer.id,
@@ -146,7 +159,7 @@ impl Service {
             mode: checked.mode,
             created_at_us: now_us,
             updated_at_us: now_us,
-            checks: checks.to_string(),
+            checks,
         };
         let outcome = self.store.create_transfer(claim, record).await?;
         let label = match &outcome {
@@ -168,14 +181,23 @@ impl Service {
     where
         T: Replayable,
     {
+        Ok(self.replay_if_used(claim, kind).await?.unwrap_or(Outcome::Refused(refusal)))
+    }
+
+    /// What the key already holds: a replay of the same request, a
+    /// conflict for another one, or `None` when the key is free.
+    async fn replay_if_used<T>(&self, claim: &IdempotencyClaim, kind: OperationKind) -> Result<Option<Outcome<T>>, ServiceError>
+    where
+        T: Replayable,
+    {
         let Some(existing) = self.store.idempotency_record(claim.caller, claim.key.clone()).await? else {
-            return Ok(Outcome::Refused(refusal));
+            return Ok(None);
         };
         if existing.request_hash != claim.request_hash || existing.op_kind != kind {
-            return Ok(Outcome::Refused(Refusal::IdempotencyKeyReused));
+            return Ok(Some(Outcome::Refused(Refusal::IdempotencyKeyReused)));
         }
         match T::load(self, existing.op_id).await? {
-            Some(original) => Ok(Outcome::Replayed(original)),
+            Some(original) => Ok(Some(Outcome::Replayed(original))),
             None => Err(ServiceError::Store(recourse_store::StoreError::corrupt("idempotency record points at a missing operation"))),
         }
     }

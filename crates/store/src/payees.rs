@@ -22,6 +22,8 @@ pub struct PayeeRelation {
     pub is_contact: bool,
     /// The caller has paid this payee before (money reached them).
     pub paid_before: bool,
+    /// This payee has paid the caller before.
+    pub paid_by: bool,
 }
 
 /// One contact of a customer, and why they are one.
@@ -88,7 +90,7 @@ impl Store {
                 Some(_) => false,
                 None => paid || paid_by,
             };
-            Ok(PayeeRelation { is_contact, paid_before: paid })
+            Ok(PayeeRelation { is_contact, paid_before: paid, paid_by })
         })
         .await
     }
@@ -196,9 +198,12 @@ impl Store {
         .await
     }
 
-    /// Typed-name checks the caller made since `since_us`.
-    pub async fn payee_checks_since(&self, caller: UserId, since_us: i64) -> Result<i64, StoreError> {
-        self.read(move |conn| conn.query_one("SELECT count(*) FROM payee_checks WHERE caller_id = $1 AND at > $2", &[id(caller.as_bytes()), since_us.into()])?.i64(0))
-            .await
+    /// Typed-name checks the caller made since `since_us`, and when the oldest of them was.
+    pub async fn payee_checks_since(&self, caller: UserId, since_us: i64) -> Result<(i64, Option<i64>), StoreError> {
+        self.read(move |conn| {
+            let row = conn.query_one("SELECT count(*), min(at) FROM payee_checks WHERE caller_id = $1 AND at > $2", &[id(caller.as_bytes()), since_us.into()])?;
+            Ok((row.i64(0)?, row.opt_i64(1)?))
+        })
+        .await
     }
 }

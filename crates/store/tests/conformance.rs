@@ -317,14 +317,14 @@ async fn payment_pairs_contacts_and_name_attempts() {
         let carol = person(&store, 3, true).await;
         let dave = person(&store, 4, true).await;
         store.create_bank_movement(claim(alice.user, "seed", 0), bank(OperationKind::Topup, &alice, 10_000)).await.unwrap();
-        let none = PayeeRelation { is_contact: false, paid_before: false };
+        let none = PayeeRelation { is_contact: false, paid_before: false, paid_by: false };
         assert_eq!(store.payee_relation(alice.user, bob.user).await.unwrap(), none, "{kind}");
         // An instant transfer records the pair, twice over it stays one pair.
         for n in 0..2 {
             store.create_transfer(claim(alice.user, &format!("i{n}"), 1), transfer(&alice, &bob, 10, TransferMode::Instant, 10 + n)).await.unwrap();
         }
-        assert_eq!(store.payee_relation(alice.user, bob.user).await.unwrap(), PayeeRelation { is_contact: true, paid_before: true }, "{kind}");
-        assert_eq!(store.payee_relation(bob.user, alice.user).await.unwrap(), PayeeRelation { is_contact: true, paid_before: false }, "{kind}: paid by");
+        assert_eq!(store.payee_relation(alice.user, bob.user).await.unwrap(), PayeeRelation { is_contact: true, paid_before: true, paid_by: false }, "{kind}");
+        assert_eq!(store.payee_relation(bob.user, alice.user).await.unwrap(), PayeeRelation { is_contact: true, paid_before: false, paid_by: true }, "{kind}: paid by");
         // One in flight records it when the money arrives, not before.
         let delayed = transfer(&alice, &carol, 10, TransferMode::Delayed { arrival: Arrival::After2Hours, arrives_at_us: 20 + 2 * HOUR_US }, 20);
         store.create_transfer(claim(alice.user, "d", 1), delayed.clone()).await.unwrap();
@@ -341,7 +341,7 @@ async fn payment_pairs_contacts_and_name_attempts() {
         let mut listed_sorted = listed.clone();
         listed_sorted.sort_by_key(|(user, ..)| *user);
         assert_eq!(listed_sorted, expected, "{kind}");
-        assert_eq!(store.payee_relation(alice.user, bob.user).await.unwrap(), PayeeRelation { is_contact: false, paid_before: true }, "{kind}");
+        assert_eq!(store.payee_relation(alice.user, bob.user).await.unwrap(), PayeeRelation { is_contact: false, paid_before: true, paid_by: false }, "{kind}");
         store.add_contact(alice.user, bob.user, 33).await.unwrap();
         assert!(store.payee_relation(alice.user, bob.user).await.unwrap().is_contact, "{kind}");
         assert_eq!(store.contacts_of(bob.user).await.unwrap().len(), 1, "{kind}: bob was paid by alice");
@@ -367,8 +367,8 @@ async fn payment_pairs_contacts_and_name_attempts() {
 
         store.record_payee_check(alice.user, bob.user, NameCheckResult::CloseMatch, "check", now).await.unwrap();
         store.record_payee_check(alice.user, bob.user, NameCheckResult::NoMatch, "transfer", now + 1).await.unwrap();
-        assert_eq!(store.payee_checks_since(alice.user, now - 1).await.unwrap(), 2, "{kind}");
-        assert_eq!(store.payee_checks_since(alice.user, now).await.unwrap(), 1, "{kind}");
+        assert_eq!(store.payee_checks_since(alice.user, now - 1).await.unwrap(), (2, Some(now)), "{kind}");
+        assert_eq!(store.payee_checks_since(alice.user, now).await.unwrap(), (1, Some(now + 1)), "{kind}");
         finish(store, pg).await;
     }
 }

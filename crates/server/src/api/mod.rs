@@ -4,5 +4,6 @@
 
 pub mod accounts;
 pub mod money;
+pub mod payees;
 pub mod system;
 pub mod views;

@@ -13,6 +13,7 @@ use recourse_domain::ledger::OperationKind;
 use recourse_domain::transfer::{Arrival, TransferEvent};
 use recourse_domain::{CardId, OperationId, UserId};
 use recourse_service::money::{BankMovementCommand, PayeeRef, TransferCommand};
+use recourse_service::payees::PayerAnswers;
 use recourse_store::{Outcome, TransitionOutcome};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -106,6 +107,24 @@ pub struct TransferRequest {
     /// by default) or the hold is released. Cannot be combined with a
     /// delayed `arrival`.
     pub acceptance: Option<AcceptanceRequest>,
+    /// At or above `limits.name_completion_threshold_fen` (¥1,000 by
+    /// default) the payer completes the payee's masked name: the hidden
+    /// characters (`张` for `*伟`) or the whole name. Send the transfer first
+    /// without it to get 409 `name-completion-required` with `masked_name`
+    /// and `attempts_left`. Not part of what the Idempotency-Key identifies.
+    pub name_completion: Option<String>,
+    /// The name you expect the payee to have: checked first (as
+    /// `POST /v1/payee-checks`, counted in the same budget); `no_match`
+    /// stops the transfer with 409 `name-mismatch` unless `confirm_no_match`.
+    pub expected_name: Option<String>,
+    /// Pay even though `expected_name` did not match (recorded).
+    #[serde(default)]
+    pub confirm_no_match: bool,
+    /// At or above the threshold, pay a payee with no verified name anyway
+    /// (recorded); without it such a transfer is answered 409
+    /// `unverified-payee-confirmation-required`.
+    #[serde(default)]
+    pub confirm_unverified_payee: bool,
 }
 
 pub fn parse_arrival(text: &str) -> ApiResult<Arrival> {
@@ -125,8 +144,9 @@ fn payee_ref(request: &TransferRequest) -> ApiResult<PayeeRef> {
     responses((status = 201, body = TransferView, description = "created (`completed`, `pending_arrival` or `awaiting_acceptance`), or the original transfer when replayed (header `Idempotent-Replayed: true`)"),
               (status = 400, description = "idempotency-key-required / idempotency-key-invalid / malformed-json", body = Problem, content_type = "application/problem+json"),
               (status = 403, description = "verification-required / no-wallet", body = Problem, content_type = "application/problem+json"),
-              (status = 409, description = "idempotency-key-reused", body = Problem, content_type = "application/problem+json"),
-              (status = 422, description = "invalid-amount / amount-above-limit / invalid-note / payee-not-found / payee-is-payer / payee-cannot-receive / invalid-request / insufficient-funds", body = Problem, content_type = "application/problem+json")))]
+              (status = 409, description = "idempotency-key-reused / name-completion-required (`masked_name`, `attempts_left`) / unverified-payee-confirmation-required / name-mismatch (`masked_name`)", body = Problem, content_type = "application/problem+json"),
+              (status = 422, description = "invalid-amount / amount-above-limit / invalid-note / payee-not-found / payee-is-payer / payee-cannot-receive / invalid-request / insufficient-funds", body = Problem, content_type = "application/problem+json"),
+              (status = 429, description = "name-completion-locked / payee-check-limit-reached, with `retry_after_seconds` and `Retry-After`", body = Problem, content_type = "application/problem+json")))]
 pub async fn create_transfer(State(state): State<AppState>, caller: Caller, key: IdempotencyKey, ApiJson(request): ApiJson<TransferRequest>) -> ApiResult<(StatusCode, HeaderMap, Json<TransferView>)> {
     let payee = payee_ref(&request)?;
     let arrival = request.arrival.as_deref().map(parse_arrival).transpose()?;
@@ -139,6 +159,12 @@ pub async fn create_transfer(State(state): State<AppState>, caller: Caller, key:
         arrival,
         acceptance_required: matches!(request.acceptance, Some(AcceptanceRequest::Required)),
         idempotency_key: key.0,
+        answers: PayerAnswers {
+            name_completion: request.name_completion,
+            expected_name: request.expected_name,
+            confirm_no_match: request.confirm_no_match,
+            confirm_unverified_payee: request.confirm_unverified_payee,
+        },
     };
     render_outcome(state.create_transfer(command).await?, |details| TransferView::new(details, Some(viewer)))
 }
