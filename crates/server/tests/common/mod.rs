@@ -229,12 +229,17 @@ impl TestClient {
 
     /// A registered, logged-in customer; verified with a card and `balance_fen` when `verified`.
     pub async fn customer(&self, verified: bool, balance_fen: i64) -> Customer {
+        self.customer_named(verified.then_some("王小明"), balance_fen).await
+    }
+
+    /// A customer verified under `legal_name` (with a card and `balance_fen`), or unverified when `None`.
+    pub async fn customer_named(&self, legal_name: Option<&str>, balance_fen: i64) -> Customer {
         let phone = unique_phone();
         let id = self.register(&phone, "测试").await;
         let token = self.login(&phone).await;
         let mut customer = Customer { id, phone, token, card_id: None, legal_name: None, id_number: None };
-        if verified {
-            let name = "王小明".to_owned();
+        if let Some(name) = legal_name {
+            let name = name.to_owned();
             let id_number = unique_id_number();
             let reply = self.post("/v1/me/verification", Some(&customer.token), json!({"legal_name": name, "id_number": id_number})).await;
             assert_eq!(reply.status, 200, "{}", reply.body);
