@@ -19,6 +19,7 @@ use utoipa::{Modify, OpenApi};
         (name = "accounts", description = "Registration, sessions, profile and real-name verification"),
         (name = "cards", description = "Bank cards for top-ups and withdrawals"),
         (name = "money", description = "Top-ups, withdrawals and transfers"),
+        (name = "payees", description = "Confirmation of payee: preview, typed-name check, contacts"),
         (name = "system", description = "Health, metrics and test support"),
     )
 )]

@@ -20,9 +20,20 @@ both_stores! {
             ("/v1/users", "post"), ("/v1/sessions", "post"), ("/v1/me/verification", "post"), ("/v1/me/cards", "post"),
             ("/v1/me/topups", "post"), ("/v1/me/withdrawals", "post"), ("/v1/me", "get"), ("/v1/transfers", "post"),
             ("/v1/transfers/{id}", "get"), ("/v1/me/transfers", "get"), ("/v1/test/clock", "post"), ("/healthz", "get"), ("/metrics", "get"),
+            ("/v1/payees/preview", "get"), ("/v1/payee-checks", "post"), ("/v1/me/contacts", "get"), ("/v1/me/contacts", "post"),
+            ("/v1/me/contacts/{user_id}", "delete"),
         ];
         for (path, method) in contract {
             assert!(openapi["paths"][path][method].is_object(), "{method} {path} is documented");
+        }
+        // The confirmation-of-payee contract: the transfer's step-up fields and problems.
+        let transfer_request = &openapi["components"]["schemas"]["TransferRequest"]["properties"];
+        for field in ["name_completion", "expected_name", "confirm_no_match", "confirm_unverified_payee"] {
+            assert!(transfer_request[field].is_object(), "TransferRequest.{field} is documented");
+        }
+        let transfer_responses = openapi["paths"]["/v1/transfers"]["post"]["responses"].to_string();
+        for code in ["name-completion-required", "name-completion-locked", "name-mismatch"] {
+            assert!(transfer_responses.contains(code), "{code} is documented");
         }
 
         let docs = app.client.get(format!("{}/docs", app.base)).send().await.unwrap().text().await.unwrap();
