@@ -9,7 +9,7 @@ use recourse_domain::{AccountId, UserId};
 
 use crate::ops::{USER_COLUMNS, id, user_from_row};
 use crate::records::UserRecord;
-use crate::sql::{Row, SqlConn};
+use crate::sql::{Row, SqlConn, Val};
 use crate::{Store, StoreError};
 
 /// The most contacts one listing returns.
@@ -55,6 +55,16 @@ pub(crate) fn record_pair(conn: &mut dyn SqlConn, payer: UserId, payee: UserId, 
     conn.execute(
         "INSERT INTO payment_pairs (payer_id, payee_id, first_at) VALUES ($1, $2, $3) ON CONFLICT (payer_id, payee_id) DO NOTHING",
         &[id(payer.as_bytes()), id(payee.as_bytes()), at_us.into()],
+    )?;
+    Ok(())
+}
+
+/// Put `contact` on the owner's list (`added`) or take them off (`removed`).
+fn set_contact_state(conn: &mut dyn SqlConn, owner: UserId, contact: UserId, state: &'static str, now_us: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO contacts (owner_id, contact_id, state, changed_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (owner_id, contact_id) DO UPDATE SET state = excluded.state, changed_at = excluded.changed_at",
+        &[id(owner.as_bytes()), id(contact.as_bytes()), Val::Name(state), now_us.into()],
     )?;
     Ok(())
 }
@@ -122,15 +132,7 @@ impl Store {
 
     /// Add `contact` to the owner's list (again, if it was removed).
     pub async fn add_contact(&self, owner: UserId, contact: UserId, now_us: i64) -> Result<(), StoreError> {
-        self.write(Vec::new(), move |conn| {
-            conn.execute(
-                "INSERT INTO contacts (owner_id, contact_id, state, changed_at) VALUES ($1, $2, 'added', $3) \
-                 ON CONFLICT (owner_id, contact_id) DO UPDATE SET state = 'added', changed_at = excluded.changed_at",
-                &[id(owner.as_bytes()), id(contact.as_bytes()), now_us.into()],
-            )?;
-            Ok(())
-        })
-        .await
+        self.write(Vec::new(), move |conn| set_contact_state(conn, owner, contact, "added", now_us)).await
     }
 
     /// Take `contact` off the owner's list, however they got on it (a
@@ -140,15 +142,8 @@ impl Store {
         if !relation.is_contact {
             return Ok(false);
         }
-        self.write(Vec::new(), move |conn| {
-            conn.execute(
-                "INSERT INTO contacts (owner_id, contact_id, state, changed_at) VALUES ($1, $2, 'removed', $3) \
-                 ON CONFLICT (owner_id, contact_id) DO UPDATE SET state = 'removed', changed_at = excluded.changed_at",
-                &[id(owner.as_bytes()), id(contact.as_bytes()), now_us.into()],
-            )?;
-            Ok(true)
-        })
-        .await
+        self.write(Vec::new(), move |conn| set_contact_state(conn, owner, contact, "removed", now_us)).await?;
+        Ok(true)
     }
 
     /// The wrong masked-name answers counted against `payer` for `payee` now.
