@@ -7,11 +7,14 @@
 //! a mainland mobile number, an [`identity::IdNumber`] always has a correct
 //! GB 11643-1999 check digit.
 
+pub mod avatar;
 pub mod card;
 pub mod confirmation;
+pub mod hash_index;
 pub mod ids;
 pub mod identity;
 pub mod ledger;
+pub mod lookalike;
 pub mod money;
 pub mod names;
 pub mod phone;

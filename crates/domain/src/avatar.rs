@@ -1,0 +1,1 @@
+//! Avatars: decoding with limits and perceptual hashes. Being written.

@@ -1,0 +1,1 @@
+//! Near-copy search among perceptual hashes. Being written.

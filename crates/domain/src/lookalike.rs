@@ -1,0 +1,1 @@
+//! Look-alike nicknames (impersonation detection). Being written.
