@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::Args;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use recourse_domain::risk::RiskPolicy;
 use recourse_service::config::{Limits, PasswordHashing, ServiceConfig};
 use recourse_store::{Backend, StoreConfig};
 use serde::{Deserialize, Serialize};
@@ -61,6 +62,8 @@ pub struct Settings {
     /// `json` (default for serve) or `pretty`.
     pub log_format: String,
     pub limits: Limits,
+    /// The risk decision's rules and weights (`[risk]`).
+    pub risk: RiskPolicy,
     pub password_hashing: PasswordHashing,
     pub store: StoreSettings,
     /// How often each `serve` process looks for due arrivals and expiries.
@@ -77,6 +80,7 @@ impl Default for Settings {
             time_zone: "Asia/Shanghai".into(),
             log_format: "json".into(),
             limits: Limits::default(),
+            risk: RiskPolicy::default(),
             password_hashing: PasswordHashing::default(),
             store: StoreSettings::default(),
             scheduler_interval_ms: 1000,
@@ -125,6 +129,7 @@ impl Settings {
     pub fn service_config(&self, identity_key: [u8; 32], test_clock: bool) -> ServiceConfig {
         ServiceConfig {
             limits: self.limits.clone(),
+            risk: self.risk.clone(),
             password_hashing: self.password_hashing.clone(),
             identity_key,
             test_clock,

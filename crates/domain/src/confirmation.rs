@@ -114,42 +114,20 @@ pub fn step_up(amount_fen: i64, limits: &CompletionLimits, payee_verified: bool,
     }
 }
 
-/// A warning shown to the payer, in one shape everywhere: `{"code", "message"}`.
+/// A warning shown to the payer, in one shape everywhere: `{"code",
+/// "message", …}`; the codes and sentences are the risk decision's
+/// (`risk::warning`). Impersonation warnings name the contact the payee
+/// looks like and what looks alike (`signals`); `fraud_reports` its `count`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Warning {
     pub code: String,
     pub message: String,
-}
-
-/// Every warning code.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WarningCode {
-    /// The payee has not verified their real name: nobody can confirm who they are.
-    PayeeUnverified,
-}
-
-impl WarningCode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WarningCode::PayeeUnverified => "payee_unverified",
-        }
-    }
-
-    pub fn warning(self) -> Warning {
-        let message = match self {
-            WarningCode::PayeeUnverified => "This person has not verified their real name. Recourse cannot confirm who they are.",
-        };
-        Warning { code: self.as_str().to_owned(), message: message.to_owned() }
-    }
-}
-
-/// The warnings about a payee, before any transfer.
-pub fn payee_warnings(payee_verified: bool) -> Vec<Warning> {
-    let mut warnings = Vec::new();
-    if !payee_verified {
-        warnings.push(WarningCode::PayeeUnverified.warning());
-    }
-    warnings
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signals: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
 }
 
 /// An explicit confirmation a payer gave.
@@ -158,6 +136,8 @@ pub fn payee_warnings(payee_verified: bool) -> Vec<Warning> {
 pub enum Confirmation {
     ConfirmUnverifiedPayee,
     ConfirmNoMatch,
+    /// The payer confirmed the risk decision's warnings (`confirm_warnings`).
+    ConfirmWarnings,
 }
 
 /// The masked-name completion a transfer went through.
@@ -220,6 +200,18 @@ pub struct TransferChecks {
     pub name_check: Option<NameCheckRecord>,
     pub warnings: Vec<Warning>,
     pub confirmations: Vec<Confirmation>,
+    /// The risk decision and its reason codes.
+    pub risk: RiskRecord,
+    /// Why the transfer was made a delayed one (the risk decision's reason).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_reason: Option<String>,
+}
+
+/// The risk decision as a transfer records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RiskRecord {
+    pub decision: String,
+    pub reasons: Vec<String>,
 }
 
 #[cfg(test)]

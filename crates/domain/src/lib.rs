@@ -19,6 +19,7 @@ pub mod money;
 pub mod names;
 pub mod phone;
 pub mod refusal;
+pub mod risk;
 pub mod role;
 pub mod text;
 pub mod transfer;

@@ -52,6 +52,11 @@ pub enum Refusal {
     UnverifiedPayeeNotConfirmed,
     #[error("the name you expected does not match the payee's verified name; to pay anyway send the transfer again with confirm_no_match: true")]
     NameMismatch { masked_name: String },
+    /// The risk decision (`risk`): after name completion, before funds.
+    #[error("payments to this account are stopped")]
+    TransferBlocked { reasons: Vec<String>, warnings: Vec<crate::confirmation::Warning> },
+    #[error("read the warnings; to pay anyway send the transfer again with confirm_warnings: true")]
+    ConfirmationRequired { reasons: Vec<String>, warnings: Vec<crate::confirmation::Warning> },
     #[error("the available balance is {available_fen} fen, less than the {amount_fen} fen asked for")]
     InsufficientFunds { available_fen: i64, amount_fen: i64 },
 }

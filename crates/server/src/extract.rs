@@ -58,3 +58,16 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
         }
     }
 }
+
+/// The language of the sentences in warnings, from `Accept-Language`
+/// (Chinese unless English is preferred). Never rejects.
+pub struct AcceptLanguage(pub recourse_domain::risk::Lang);
+
+impl<S: Send + Sync> FromRequestParts<S> for AcceptLanguage {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let header = parts.headers.get(axum::http::header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+        Ok(AcceptLanguage(recourse_domain::risk::Lang::from_accept_language(header)))
+    }
+}

@@ -70,7 +70,7 @@ pub fn app_state_with_provider(store: Store, config: ServiceConfig, identity_pro
 
 /// The documented API routes, and the OpenAPI document that describes them.
 fn api_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    use api::{accounts, money, payees, system};
+    use api::{accounts, money, payees, risk, system};
     let mut router = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(system::healthz))
         .routes(routes!(system::metrics))
@@ -93,7 +93,12 @@ fn api_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
         .routes(routes!(payees::preview))
         .routes(routes!(payees::check))
         .routes(routes!(payees::list_contacts, payees::add_contact))
-        .routes(routes!(payees::remove_contact));
+        .routes(routes!(payees::remove_contact))
+        .routes(routes!(risk::block))
+        .routes(routes!(risk::report))
+        .routes(routes!(risk::staff_reports))
+        .routes(routes!(risk::confirm_report))
+        .routes(routes!(risk::dismiss_report));
     if state.clock.is_test_clock() {
         router = router.routes(routes!(system::advance_clock));
     }

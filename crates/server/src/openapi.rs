@@ -20,6 +20,7 @@ use utoipa::{Modify, OpenApi};
         (name = "cards", description = "Bank cards for top-ups and withdrawals"),
         (name = "money", description = "Top-ups, withdrawals and transfers"),
         (name = "payees", description = "Confirmation of payee: preview, typed-name check, contacts"),
+        (name = "risk", description = "Impersonation and fraud: blocks, reports, and staff decisions on reports"),
         (name = "system", description = "Health, metrics and test support"),
     )
 )]

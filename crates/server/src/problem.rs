@@ -109,6 +109,12 @@ impl From<Refusal> for ApiError {
             Refusal::UnverifiedPayeeNotConfirmed => {
                 ApiError::new(StatusCode::CONFLICT, "unverified-payee-confirmation-required", "Confirm paying an unverified payee", detail)
             }
+            Refusal::TransferBlocked { reasons, warnings } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "transfer-blocked", "Transfer blocked", detail)
+                .with("reasons", reasons)
+                .with("warnings", serde_json::to_value(warnings).unwrap_or_default()),
+            Refusal::ConfirmationRequired { reasons, warnings } => ApiError::new(StatusCode::CONFLICT, "confirmation-required", "Confirm after reading the warnings", detail)
+                .with("reasons", reasons)
+                .with("warnings", serde_json::to_value(warnings).unwrap_or_default()),
             Refusal::NameMismatch { masked_name } => {
                 ApiError::new(StatusCode::CONFLICT, "name-mismatch", "The name does not match", detail).with("masked_name", masked_name).with("result", "no_match")
             }

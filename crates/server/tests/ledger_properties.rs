@@ -63,7 +63,7 @@ async fn customers(store: &Store) -> Vec<Customer> {
         let user = UserId::new();
         let wallet = AccountId::new();
         store
-            .create_user(NewUser { id: user, phone: format!("+86{}", common::unique_phone()), password_hash: "x".into(), nickname: "p".into(), role: Role::Customer, wallet: Some(wallet), created_at_us: 1, avatar: None })
+            .create_user(NewUser { id: user, phone: format!("+86{}", common::unique_phone()), password_hash: "x".into(), nickname: format!("p{}", common::unique_phone()), role: Role::Customer, wallet: Some(wallet), created_at_us: 1, avatar: None })
             .await
             .unwrap();
         let verification = Verification { legal_name_enc: vec![1], id_number_enc: vec![2], id_number_index: user.as_bytes().to_vec(), masked_name: "*明".into(), id_last4: "0000".into(), verified_at_us: 1 };

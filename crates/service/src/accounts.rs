@@ -26,6 +26,8 @@ pub type Answer<T> = Result<Result<T, AccountRefusal>, ServiceError>;
 pub struct NewAvatar {
     pub content_type: &'static str,
     pub image: Vec<u8>,
+    /// Its perceptual hashes, computed when it was decoded at the edge.
+    pub hashes: Option<[u64; 2]>,
 }
 
 /// A session just opened: the token is shown to the client once.
@@ -39,7 +41,7 @@ const DAY_US: i64 = 24 * 3600 * 1_000_000;
 
 fn avatar_record(user: UserId, avatar: NewAvatar, now_us: i64) -> Avatar {
     let sha256 = Sha256::digest(&avatar.image).to_vec();
-    Avatar { id: uuid::Uuid::now_v7(), user, content_type: avatar.content_type.to_owned(), image: avatar.image, sha256, created_at_us: now_us }
+    Avatar { id: uuid::Uuid::now_v7(), user, content_type: avatar.content_type.to_owned(), image: avatar.image, sha256, created_at_us: now_us, hashes: avatar.hashes }
 }
 
 impl Service {

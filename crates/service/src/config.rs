@@ -153,6 +153,8 @@ pub struct ServiceConfig {
     pub test_clock: bool,
     /// The operator's time zone (IANA name), for dates such as ages.
     pub time_zone: String,
+    /// The risk decision's rules (`[risk]`).
+    pub risk: recourse_domain::risk::RiskPolicy,
     /// How often each process's scheduler looks for due work (arrivals,
     /// expiries). Due times live in the store, so this only bounds how late
     /// an action can run, never whether it runs.
@@ -168,6 +170,7 @@ impl ServiceConfig {
             identity_key: crate::vault::random_key(),
             test_clock: true,
             time_zone: "Asia/Shanghai".into(),
+            risk: recourse_domain::risk::RiskPolicy::default(),
             scheduler_interval_ms: 1000,
         }
     }

@@ -29,6 +29,7 @@ pub mod identity_provider;
 pub mod money;
 pub mod passwords;
 pub mod payees;
+pub mod risk;
 pub mod scheduler;
 pub mod vault;
 
@@ -75,6 +76,7 @@ impl Service {
     /// Build the service; refuses settings that would make it misbehave.
     pub fn with_provider(store: Store, config: ServiceConfig, identity_provider: Arc<dyn IdentityProvider>) -> Result<Service, String> {
         config.limits.validate().map_err(|problem| format!("invalid settings: {problem}"))?;
+        config.risk.validate().map_err(|problem| format!("invalid settings: {problem}"))?;
         if !(10..=3_600_000).contains(&config.scheduler_interval_ms) {
             return Err("invalid settings: scheduler_interval_ms must be 10 ms to an hour".into());
         }

@@ -31,7 +31,8 @@ use recourse_domain::{AccountId, Amount, CardId, Currency, OperationId, UserId};
 use recourse_store::{BankMovementRecord, IdempotencyClaim, Outcome, TransferDetails, TransferRecord, TransitionOutcome, UserRecord};
 use sha2::{Digest, Sha256};
 
-use recourse_domain::confirmation::{StepUp, step_up};
+use recourse_domain::confirmation::{Confirmation, StepUp, step_up};
+use recourse_domain::risk::Decision;
 
 use crate::payees::PayerAnswers;
 use crate::{Service, ServiceError};
@@ -130,21 +131,43 @@ impl Service {
         let claim = IdempotencyClaim { caller: command.payer.id, key: command.idempotency_key.clone(), request_hash: hash };
         // One instant for the whole request: the deadlines are measured from it.
         let now_us = self.clock.now_us();
-        let checked = match self.check_transfer(&command, payee, now_us) {
+        let mut checked = match self.check_transfer(&command, payee, now_us) {
             Ok(checked) => checked,
             Err(refusal) => return self.refuse_unless_replay(&claim, OperationKind::Transfer, refusal).await,
         };
         let answers = &command.answers;
-        let steps_up = step_up(checked.amount.fen(), &self.config.limits.completion(), checked.payee.verified(), false) != StepUp::None;
-        if (steps_up || answers.expected_name.is_some())
+        let amount_fen = checked.amount.fen();
+        let risk = self.risk_decision(&command.payer, &checked.payee, Some(amount_fen), answers.confirm_warnings, now_us).await?;
+        let risk_asks = risk.decision == Decision::RequireNameCompletion;
+        let steps_up = step_up(amount_fen, &self.config.limits.completion(), checked.payee.verified(), risk_asks) != StepUp::None;
+        // A request that may be challenged or refused reads its key first:
+        // a retry of a transfer that already happened replays before any check.
+        if (steps_up || answers.expected_name.is_some() || risk.decision != Decision::Allow)
             && let Some(answer) = self.replay_if_used(&claim, OperationKind::Transfer).await?
         {
             return Ok(answer);
         }
-        let checks = match self.confirm_payee(&command.payer, &checked.payee, checked.amount.fen(), answers, now_us).await? {
+        let mut checks = match self.confirm_payee(&command.payer, &checked.payee, amount_fen, answers, &risk, now_us).await? {
             Ok(checks) => checks,
             Err(refusal) => return Ok(Outcome::Refused(refusal)),
         };
+        // The risk decision: after name completion, before funds.
+        let reasons = || risk.reasons.iter().map(|r| r.code.as_str().to_owned()).collect::<Vec<_>>();
+        match risk.decision {
+            Decision::Block => return Ok(Outcome::Refused(Refusal::TransferBlocked { reasons: reasons(), warnings: checks.warnings })),
+            Decision::Warn => return Ok(Outcome::Refused(Refusal::ConfirmationRequired { reasons: reasons(), warnings: checks.warnings })),
+            Decision::Delay => {
+                let delayed = self.config.risk.delayed_mode(checked.mode, now_us);
+                if delayed != checked.mode {
+                    checked.mode = delayed;
+                    checks.delay_reason = risk.reasons.iter().find(|r| r.action == Decision::Delay).map(|r| r.code.as_str().to_owned());
+                }
+            }
+            Decision::Allow | Decision::RequireNameCompletion => {}
+        }
+        if answers.confirm_warnings && risk.reasons.iter().any(|r| matches!(r.action, Decision::Warn | Decision::Delay)) {
+            checks.confirmations.push(Confirmation::ConfirmWarnings);
+        }
         let checks = serde_json::to_string(&checks).map_err(|e| ServiceError::Internal(format!("checks: {e}")))?;
         let record = TransferRecord {
             id: OperationId::new(),

@@ -6,8 +6,9 @@
 
 use recourse_domain::UserId;
 use recourse_domain::confirmation::{
-    CompletionRecord, Confirmation, DAY_US, Gate, NameCheckRecord, NameCheckResult, StepUp, TransferChecks, Warning, gate, payee_warnings, step_up,
+    CompletionRecord, Confirmation, DAY_US, Gate, NameCheckRecord, NameCheckResult, RiskRecord, StepUp, TransferChecks, gate, step_up,
 };
+use recourse_domain::risk::{Decision, Lang, RiskDecision};
 use recourse_domain::identity::LegalName;
 use recourse_domain::names;
 use recourse_domain::refusal::Refusal;
@@ -21,7 +22,9 @@ use crate::{Service, ServiceError};
 pub struct PayeePreview {
     pub payee: UserRecord,
     pub relation: PayeeRelation,
-    pub warnings: Vec<Warning>,
+    /// The risk decision as if paying now, without an amount; its reasons
+    /// are the preview's warnings.
+    pub risk: RiskDecision,
 }
 
 /// Why a contact cannot be added.
@@ -50,6 +53,10 @@ pub struct PayerAnswers {
     pub expected_name: Option<String>,
     pub confirm_no_match: bool,
     pub confirm_unverified_payee: bool,
+    /// The payer read the risk decision's warnings and pays anyway.
+    pub confirm_warnings: bool,
+    /// The language of the sentences the payer is shown.
+    pub lang: Lang,
 }
 
 /// A customer who can be paid, named by `payee_ref`; `None` for anyone else.
@@ -74,8 +81,8 @@ impl Service {
             return Ok(None);
         };
         let relation = self.store.payee_relation(viewer.id, payee.id).await?;
-        let warnings = payee_warnings(payee.verified());
-        Ok(Some(PayeePreview { payee, relation, warnings }))
+        let risk = self.risk_decision(viewer, &payee, None, false, self.clock.now_us()).await?;
+        Ok(Some(PayeePreview { payee, relation, risk }))
     }
 
     pub async fn contacts(&self, owner: &UserRecord) -> Result<Vec<ContactRecord>, ServiceError> {
@@ -144,6 +151,7 @@ impl Service {
         payee: &UserRecord,
         amount_fen: i64,
         answers: &PayerAnswers,
+        risk: &RiskDecision,
         now_us: i64,
     ) -> Result<Result<TransferChecks, Refusal>, ServiceError> {
         let limits = self.config.limits.completion();
@@ -154,11 +162,13 @@ impl Service {
             payee_requires_acceptance: payee.require_acceptance,
             name_completion: CompletionRecord { required: false, attempts: 0, passed: false },
             name_check: None,
-            warnings: payee_warnings(payee.verified()),
+            warnings: risk.warnings(answers.lang),
             confirmations: Vec::new(),
+            risk: RiskRecord { decision: risk.decision.as_str().to_owned(), reasons: risk.reasons.iter().map(|r| r.code.as_str().to_owned()).collect() },
+            delay_reason: None,
         };
         let masked_name = || payee.masked_name.clone().unwrap_or_default();
-        match step_up(amount_fen, &limits, payee.verified(), false) {
+        match step_up(amount_fen, &limits, payee.verified(), risk.decision == Decision::RequireNameCompletion) {
             StepUp::None => {}
             StepUp::ConfirmUnverified => {
                 if !answers.confirm_unverified_payee {

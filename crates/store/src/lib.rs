@@ -13,6 +13,7 @@
 mod migrations;
 pub mod ops;
 pub mod payees;
+pub mod risk;
 mod pool;
 mod postgres;
 pub mod records;
@@ -27,6 +28,7 @@ use recourse_domain::{AccountId, UserId};
 use thiserror::Error;
 
 pub use payees::{AttemptRecorded, ContactRecord, PayeeRelation};
+pub use risk::{ContactLook, PairFacts, ReportDecided, ReportReason, ReportRecord, ReportStatus};
 pub use records::*;
 use sql::{Dialect, Row, SqlConn, Val};
 

@@ -28,6 +28,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/sqlite_0003_confirmation_of_payee.sql"),
         postgres: include_str!("migrations/postgres_0003_confirmation_of_payee.sql"),
     },
+    Migration {
+        version: 4,
+        sqlite: include_str!("migrations/sqlite_0004_risk.sql"),
+        postgres: include_str!("migrations/postgres_0004_risk.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Recourse's migration lock.

@@ -534,10 +534,15 @@ fn load_bank_movement(conn: &mut dyn SqlConn, movement: OperationId) -> Result<O
     conn.query_opt(&sql, &[id(movement.as_bytes())])?.map(|row| bank_movement_from_row(&row)).transpose()
 }
 
+/// Two stored perceptual hashes (signed in the store), when both are there.
+pub(crate) fn hashes_from(a: Option<i64>, b: Option<i64>) -> Option<[u64; 2]> {
+    Some([a?.cast_unsigned(), b?.cast_unsigned()])
+}
+
 /// Store an avatar and make it the user's current one (history is kept).
 fn insert_avatar(conn: &mut dyn SqlConn, avatar: &Avatar) -> Result<(), StoreError> {
     conn.execute(
-        "INSERT INTO avatars (id, user_id, content_type, image, sha256, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO avatars (id, user_id, content_type, image, sha256, created_at, hash_a, hash_b) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         &[
             id(avatar.id.as_bytes()),
             id(avatar.user.as_bytes()),
@@ -545,6 +550,8 @@ fn insert_avatar(conn: &mut dyn SqlConn, avatar: &Avatar) -> Result<(), StoreErr
             Val::Blob(avatar.image.clone()),
             Val::Blob(avatar.sha256.clone()),
             avatar.created_at_us.into(),
+            avatar.hashes.map(|[a, _]| a.cast_signed()).into(),
+            avatar.hashes.map(|[_, b]| b.cast_signed()).into(),
         ],
     )?;
     conn.execute(
@@ -663,7 +670,7 @@ impl Store {
     pub async fn avatar(&self, avatar: uuid::Uuid) -> Result<Option<Avatar>, StoreError> {
         self.read(move |conn| {
             let row = conn.query_opt(
-                "SELECT id, user_id, content_type, image, sha256, created_at FROM avatars WHERE id = $1",
+                "SELECT id, user_id, content_type, image, sha256, created_at, hash_a, hash_b FROM avatars WHERE id = $1",
                 &[id(avatar.as_bytes())],
             )?;
             row.map(|row| {
@@ -674,6 +681,7 @@ impl Store {
                     image: row.blob(3)?,
                     sha256: row.blob(4)?,
                     created_at_us: row.i64(5)?,
+                    hashes: hashes_from(row.opt_i64(6)?, row.opt_i64(7)?),
                 })
             })
             .transpose()

@@ -7,7 +7,7 @@
 use recourse_domain::confirmation::{AttemptCounts, CompletionLimits, Gate, NameCheckResult, after_wrong_answer, gate};
 use recourse_domain::{AccountId, UserId};
 
-use crate::ops::{USER_COLUMNS, id, user_from_row};
+use crate::ops::{USER_COLUMNS, hashes_from, id, user_from_row};
 use crate::records::UserRecord;
 use crate::sql::{Row, SqlConn, Val};
 use crate::{Store, StoreError};
@@ -36,6 +36,8 @@ pub struct ContactRecord {
     pub paid: bool,
     /// They paid the owner.
     pub paid_by: bool,
+    /// Their current avatar's perceptual hashes.
+    pub avatar_hashes: Option<[u64; 2]>,
 }
 
 /// What recording a masked-name answer did.
@@ -115,7 +117,9 @@ impl Store {
                      UNION ALL SELECT payer_id, 0, 1, 0 FROM payment_pairs WHERE payee_id = $1 \
                      UNION ALL SELECT contact_id, 0, 0, 1 FROM contacts WHERE owner_id = $1 AND state = 'added'), \
                  flags AS (SELECT other, max(paid) AS paid, max(paid_by) AS paid_by, max(added) AS added FROM related GROUP BY other) \
-                 SELECT {USER_COLUMNS}, added, paid, paid_by FROM flags JOIN users ON users.id = flags.other \
+                 SELECT {USER_COLUMNS}, added, paid, paid_by, \
+                        (SELECT hash_a FROM avatars WHERE avatars.id = users.avatar_id), (SELECT hash_b FROM avatars WHERE avatars.id = users.avatar_id) \
+                 FROM flags JOIN users ON users.id = flags.other \
                  WHERE NOT EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = $1 AND c.contact_id = flags.other AND c.state = 'removed') \
                  ORDER BY nickname, users.id LIMIT $2"
             );
@@ -123,7 +127,13 @@ impl Store {
             rows.iter()
                 .map(|row| {
                     let n = row.0.len();
-                    Ok(ContactRecord { user: user_from_row(row)?, added: row.i64(n - 3)? != 0, paid: row.i64(n - 2)? != 0, paid_by: row.i64(n - 1)? != 0 })
+                    Ok(ContactRecord {
+                        user: user_from_row(row)?,
+                        added: row.i64(n - 5)? != 0,
+                        paid: row.i64(n - 4)? != 0,
+                        paid_by: row.i64(n - 3)? != 0,
+                        avatar_hashes: hashes_from(row.opt_i64(n - 2)?, row.opt_i64(n - 1)?),
+                    })
                 })
                 .collect()
         })

@@ -218,4 +218,7 @@ pub struct Avatar {
     pub image: Vec<u8>,
     pub sha256: Vec<u8>,
     pub created_at_us: i64,
+    /// Its two 64-bit perceptual hashes (`recourse_domain::avatar`); `None`
+    /// for avatars stored before they were computed.
+    pub hashes: Option<[u64; 2]>,
 }

@@ -75,7 +75,7 @@ pub async fn register(State(state): State<AppState>, ApiJson(request): ApiJson<R
                 .decode(encoded.trim())
                 .map_err(|_| ApiError::invalid("invalid-avatar", "avatar_base64 is not valid base64"))?;
             let content_type = check_avatar(&state, &bytes)?;
-            Some(NewAvatar { content_type, image: bytes })
+            Some(NewAvatar { content_type, image: bytes, hashes: None })
         }
         None => None,
     };
@@ -183,7 +183,7 @@ pub async fn put_avatar(State(state): State<AppState>, caller: Caller, body: Res
         _ => ApiError::bad_request("malformed-request", rejection.body_text()),
     })?;
     let content_type = check_avatar(&state, &body)?;
-    answer(state.change_avatar(&caller.user, NewAvatar { content_type, image: body.to_vec() }).await?)?;
+    answer(state.change_avatar(&caller.user, NewAvatar { content_type, image: body.to_vec(), hashes: None }).await?)?;
     Ok(Json(me_view(&state, caller.user.id).await?))
 }
 

@@ -5,5 +5,6 @@
 pub mod accounts;
 pub mod money;
 pub mod payees;
+pub mod risk;
 pub mod system;
 pub mod views;

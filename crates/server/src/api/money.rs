@@ -21,7 +21,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::accounts::parse_phone;
 use super::views::{BankMovementView, TransferView};
 use crate::auth::Caller;
-use crate::extract::{ApiJson, ApiQuery, IdempotencyKey};
+use crate::extract::{AcceptLanguage, ApiJson, ApiQuery, IdempotencyKey};
 use crate::problem::{ApiError, ApiResult, Problem, illegal_transition};
 use crate::state::AppState;
 
@@ -125,6 +125,11 @@ pub struct TransferRequest {
     /// `unverified-payee-confirmation-required`.
     #[serde(default)]
     pub confirm_unverified_payee: bool,
+    /// Pay after reading the risk decision's warnings (409
+    /// `confirmation-required`; recorded). A suspected impostor's transfer
+    /// then becomes a delayed one the payer can revoke (`checks.delay_reason`).
+    #[serde(default)]
+    pub confirm_warnings: bool,
 }
 
 pub fn parse_arrival(text: &str) -> ApiResult<Arrival> {
@@ -144,10 +149,16 @@ fn payee_ref(request: &TransferRequest) -> ApiResult<PayeeRef> {
     responses((status = 201, body = TransferView, description = "created (`completed`, `pending_arrival` or `awaiting_acceptance`), or the original transfer when replayed (header `Idempotent-Replayed: true`)"),
               (status = 400, description = "idempotency-key-required / idempotency-key-invalid / malformed-json", body = Problem, content_type = "application/problem+json"),
               (status = 403, description = "verification-required / no-wallet", body = Problem, content_type = "application/problem+json"),
-              (status = 409, description = "idempotency-key-reused / name-completion-required (`masked_name`, `attempts_left`) / unverified-payee-confirmation-required / name-mismatch (`masked_name`)", body = Problem, content_type = "application/problem+json"),
-              (status = 422, description = "invalid-amount / amount-above-limit / invalid-note / payee-not-found / payee-is-payer / payee-cannot-receive / invalid-request / insufficient-funds", body = Problem, content_type = "application/problem+json"),
+              (status = 409, description = "idempotency-key-reused / name-completion-required (`masked_name`, `attempts_left`) / unverified-payee-confirmation-required / name-mismatch (`masked_name`) / confirmation-required (`reasons`, `warnings`: resend with `confirm_warnings`)", body = Problem, content_type = "application/problem+json"),
+              (status = 422, description = "invalid-amount / amount-above-limit / invalid-note / payee-not-found / payee-is-payer / payee-cannot-receive / invalid-request / transfer-blocked (`reasons`, `warnings`) / insufficient-funds", body = Problem, content_type = "application/problem+json"),
               (status = 429, description = "name-completion-locked / payee-check-limit-reached, with `retry_after_seconds` and `Retry-After`", body = Problem, content_type = "application/problem+json")))]
-pub async fn create_transfer(State(state): State<AppState>, caller: Caller, key: IdempotencyKey, ApiJson(request): ApiJson<TransferRequest>) -> ApiResult<(StatusCode, HeaderMap, Json<TransferView>)> {
+pub async fn create_transfer(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    AcceptLanguage(lang): AcceptLanguage,
+    ApiJson(request): ApiJson<TransferRequest>,
+) -> ApiResult<(StatusCode, HeaderMap, Json<TransferView>)> {
     let payee = payee_ref(&request)?;
     let arrival = request.arrival.as_deref().map(parse_arrival).transpose()?;
     let viewer = caller.user.id;
@@ -164,6 +175,8 @@ pub async fn create_transfer(State(state): State<AppState>, caller: Caller, key:
             expected_name: request.expected_name,
             confirm_no_match: request.confirm_no_match,
             confirm_unverified_payee: request.confirm_unverified_payee,
+            confirm_warnings: request.confirm_warnings,
+            lang,
         },
     };
     render_outcome(state.create_transfer(command).await?, |details| TransferView::new(details, Some(viewer)))

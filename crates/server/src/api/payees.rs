@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use recourse_domain::UserId;
 use recourse_domain::confirmation::Warning;
+use recourse_domain::risk::Lang;
 use recourse_domain::phone::Phone;
 use recourse_service::money::PayeeRef;
 use recourse_service::payees::{ContactRefusal, PayeePreview};
@@ -17,7 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::accounts::parse_phone;
 use super::views::avatar_url;
 use crate::auth::Caller;
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{AcceptLanguage, ApiJson, ApiQuery};
 use crate::problem::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
 use recourse_service::clock::rfc3339;
@@ -25,16 +26,44 @@ use recourse_service::clock::rfc3339;
 /// A warning about a payee, in the one shape used everywhere.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct WarningView {
-    /// Stable code, e.g. `payee_unverified`.
-    #[schema(example = "payee_unverified")]
+    /// Stable code: `impersonation_suspected`, `fraud_marker`,
+    /// `blocked_payer`, `first_payment`, `new_account`, `payee_unverified`,
+    /// `recent_profile_change`, `unusual_amount`, `fraud_reports`.
+    #[schema(example = "impersonation_suspected")]
     pub code: String,
+    /// A sentence for the payer, in Chinese or English by `Accept-Language`.
     pub message: String,
+    /// `impersonation_suspected`: the contact the payee looks like.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact_id: Option<String>,
+    /// `impersonation_suspected`: what looks alike (`nickname`, `avatar`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signals: Option<Vec<String>>,
+    /// `fraud_reports`: how many customers reported the account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
 }
 
 impl From<&Warning> for WarningView {
     fn from(warning: &Warning) -> Self {
-        WarningView { code: warning.code.clone(), message: warning.message.clone() }
+        WarningView {
+            code: warning.code.clone(),
+            message: warning.message.clone(),
+            contact_id: warning.contact_id.clone(),
+            signals: warning.signals.clone(),
+            count: warning.count,
+        }
     }
+}
+
+/// The risk decision: what Recourse would do, and why.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RiskView {
+    /// `allow`, `warn`, `require_name_completion`, `delay` or `block`.
+    #[schema(example = "warn")]
+    pub decision: String,
+    /// The reason codes (as in `warnings`).
+    pub reasons: Vec<String>,
 }
 
 /// Who a payee is, as a payer sees them before paying.
@@ -58,14 +87,16 @@ pub struct PayeePreviewView {
     /// You have paid this person before.
     pub paid_before: bool,
     pub warnings: Vec<WarningView>,
+    /// The risk decision as if you paid now (before an amount is known).
+    pub risk: RiskView,
 }
 
 fn masked_phone(user: &UserRecord) -> String {
     Phone::parse(&user.phone).map(|phone| phone.masked()).unwrap_or_else(|_| "****".to_owned())
 }
 
-impl From<&PayeePreview> for PayeePreviewView {
-    fn from(preview: &PayeePreview) -> Self {
+impl PayeePreviewView {
+    fn new(preview: &PayeePreview, lang: Lang) -> Self {
         let payee = &preview.payee;
         PayeePreviewView {
             id: payee.id.to_string(),
@@ -79,7 +110,8 @@ impl From<&PayeePreview> for PayeePreviewView {
             avatar_changed_at: payee.avatar_changed_at_us.map(rfc3339),
             is_contact: preview.relation.is_contact,
             paid_before: preview.relation.paid_before,
-            warnings: preview.warnings.iter().map(WarningView::from).collect(),
+            warnings: preview.risk.warnings(lang).iter().map(WarningView::from).collect(),
+            risk: RiskView { decision: preview.risk.decision.as_str().to_owned(), reasons: preview.risk.reasons.iter().map(|r| r.code.as_str().to_owned()).collect() },
         }
     }
 }
@@ -107,14 +139,14 @@ fn payee_not_found() -> ApiError {
 }
 
 #[utoipa::path(get, path = "/v1/payees/preview", tag = "payees", security(("bearer" = [])), params(PreviewQuery),
-    description = "Who a payee is before paying them: the masked real name, whether they are verified, when their nickname and avatar last changed, whether you know them, and warnings.",
+    description = "Who a payee is before paying them: the masked real name, whether they are verified, when their nickname and avatar last changed, whether you know them, the risk decision and its warnings (sentences in Chinese or English by `Accept-Language`).",
     responses((status = 200, body = PayeePreviewView),
               (status = 404, description = "not-found: no customer has that phone number or id", body = Problem, content_type = "application/problem+json"),
               (status = 422, description = "invalid-phone / invalid-request", body = Problem, content_type = "application/problem+json")))]
-pub async fn preview(State(state): State<AppState>, caller: Caller, ApiQuery(query): ApiQuery<PreviewQuery>) -> ApiResult<Json<PayeePreviewView>> {
+pub async fn preview(State(state): State<AppState>, caller: Caller, AcceptLanguage(lang): AcceptLanguage, ApiQuery(query): ApiQuery<PreviewQuery>) -> ApiResult<Json<PayeePreviewView>> {
     let payee = payee_ref(query.phone.as_deref(), query.id.as_deref(), "phone", "id")?;
     let preview = state.preview_payee(&caller.user, &payee).await?.ok_or_else(payee_not_found)?;
-    Ok(Json(PayeePreviewView::from(&preview)))
+    Ok(Json(PayeePreviewView::new(&preview, lang)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -234,8 +234,16 @@ impl TestClient {
 
     /// A customer verified under `legal_name` (with a card and `balance_fen`), or unverified when `None`.
     pub async fn customer_named(&self, legal_name: Option<&str>, balance_fen: i64) -> Customer {
+        // Every test customer has a nickname of their own: the same nickname
+        // as a contact's is what an impostor has.
+        let nickname = format!("测试{}", COUNTER.fetch_add(1, Ordering::SeqCst));
+        self.customer_as(legal_name, &nickname, balance_fen).await
+    }
+
+    /// Like [`TestClient::customer_named`], with the nickname given.
+    pub async fn customer_as(&self, legal_name: Option<&str>, nickname: &str, balance_fen: i64) -> Customer {
         let phone = unique_phone();
-        let id = self.register(&phone, "测试").await;
+        let id = self.register(&phone, nickname).await;
         let token = self.login(&phone).await;
         let mut customer = Customer { id, phone, token, card_id: None, legal_name: None, id_number: None };
         if let Some(name) = legal_name {

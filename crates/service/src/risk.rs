@@ -1,0 +1,158 @@
+//! The risk decision's shell: gather the facts about a payer and a payee
+//! (`RiskFacts`), let the domain decide (`recourse_domain::risk::decide`),
+//! and the customer and staff operations that feed it: blocks, reports and
+//! their decisions.
+
+use recourse_domain::risk::{LookAlike, RiskDecision, RiskFacts, decide};
+use recourse_domain::{OperationId, UserId};
+use recourse_store::{ReportDecided, ReportReason, ReportRecord, ReportStatus, UserRecord};
+
+use crate::payees::payable;
+use crate::{Service, ServiceError};
+
+/// Transfer amounts looked at for `unusual_amount`.
+const RECENT_AMOUNTS: i64 = 20;
+
+/// Whether two nicknames look alike (provisional: exact copies only, until
+/// the look-alike detector lands).
+fn nicknames_look_alike(a: &str, b: &str) -> bool {
+    a == b
+}
+
+/// Whether two stored avatar hashes are near copies (provisional: equal hashes).
+fn avatars_near_copies(a: [u64; 2], b: [u64; 2]) -> bool {
+    a == b
+}
+
+/// Why a block or report is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RelationRefusal {
+    /// No customer has that id.
+    NotFound,
+    /// Oneself.
+    IsSelf,
+    /// The transfer named is not one between the reporter and the reported.
+    TransferNotBetweenYou,
+}
+
+impl Service {
+    /// The contacts of `payer` that `payee` looks like, by nickname and/or
+    /// avatar (never the payee themself).
+    async fn look_alikes(&self, payer: &UserRecord, payee: &UserRecord, payee_hashes: Option<[u64; 2]>) -> Result<Vec<LookAlike>, ServiceError> {
+        let contacts = self.store.contact_looks(payer.id).await?;
+        Ok(contacts
+            .into_iter()
+            .filter(|contact| contact.user != payee.id)
+            .filter_map(|contact| {
+                let nickname = nicknames_look_alike(&payee.nickname, &contact.nickname);
+                let avatar = match (payee_hashes, contact.avatar_hashes) {
+                    (Some(a), Some(b)) => avatars_near_copies(a, b),
+                    _ => false,
+                };
+                (nickname || avatar).then(|| LookAlike { contact_id: contact.user.to_string(), nickname, avatar })
+            })
+            .collect())
+    }
+
+    /// Decide about paying `payee` (`amount_fen`: `None` for a preview).
+    /// `confirmed`: the payer resent with `confirm_warnings`.
+    pub(crate) async fn risk_decision(&self, payer: &UserRecord, payee: &UserRecord, amount_fen: Option<i64>, confirmed: bool, now_us: i64) -> Result<RiskDecision, ServiceError> {
+        let policy = &self.config.risk;
+        let pair = self.store.pair_facts(payer.id, payee.id).await?;
+        // Someone the payer already knows is who they are: an impostor is a
+        // stranger who looks like a contact.
+        let look_alikes = if pair.is_contact || pair.paid_before { Vec::new() } else { self.look_alikes(payer, payee, pair.payee_avatar_hashes).await? };
+        let payer_recent_amounts_fen = match (amount_fen, payer.wallet) {
+            (Some(amount), Some(wallet)) if amount >= policy.unusual_amount_min_fen => self.store.recent_amounts_sent(wallet, RECENT_AMOUNTS).await?,
+            _ => Vec::new(),
+        };
+        let nickname_changed = Some(payee.nickname_changed_at_us).filter(|at| *at > payee.created_at_us);
+        let facts = RiskFacts {
+            now_us,
+            amount_fen,
+            at_or_above_threshold: amount_fen.is_some_and(|amount| amount >= self.config.limits.name_completion_threshold_fen),
+            look_alikes,
+            paid_before: pair.paid_before,
+            payee_verified: payee.verified(),
+            payee_created_at_us: payee.created_at_us,
+            payee_profile_changed_at_us: nickname_changed.max(payee.avatar_changed_at_us),
+            open_fraud_reports: pair.open_reports,
+            fraud_markers_confirmed_at_us: pair.markers_confirmed_at_us,
+            payee_blocked_payer: pair.payee_blocked_payer,
+            payer_recent_amounts_fen,
+        };
+        let decision = decide(&facts, policy, confirmed);
+        for reason in &decision.reasons {
+            metrics::counter!("recourse_risk_reasons_total", "code" => reason.code.as_str()).increment(1);
+        }
+        Ok(decision)
+    }
+
+    /// `blocker` blocks `blocked` (as a chat app would report it).
+    pub async fn block_user(&self, blocker: &UserRecord, blocked: UserId) -> Result<Result<(), RelationRefusal>, ServiceError> {
+        if blocked == blocker.id {
+            return Ok(Err(RelationRefusal::IsSelf));
+        }
+        if payable(self.store.user(blocked).await?).is_none() {
+            return Ok(Err(RelationRefusal::NotFound));
+        }
+        self.store.block(blocker.id, blocked, self.clock.now_us()).await?;
+        Ok(Ok(()))
+    }
+
+    /// A customer reports an account, optionally naming a transfer between them.
+    pub async fn report_user(
+        &self,
+        reporter: &UserRecord,
+        subject: UserId,
+        reason: ReportReason,
+        transfer: Option<OperationId>,
+        details: Option<String>,
+    ) -> Result<Result<ReportRecord, RelationRefusal>, ServiceError> {
+        if subject == reporter.id {
+            return Ok(Err(RelationRefusal::IsSelf));
+        }
+        if payable(self.store.user(subject).await?).is_none() {
+            return Ok(Err(RelationRefusal::NotFound));
+        }
+        if let Some(transfer) = transfer {
+            let between = self.store.transfer(transfer).await?.is_some_and(|d| {
+                let t = &d.transfer;
+                (t.payer == reporter.id && t.payee == subject) || (t.payer == subject && t.payee == reporter.id)
+            });
+            if !between {
+                return Ok(Err(RelationRefusal::TransferNotBetweenYou));
+            }
+        }
+        let record = ReportRecord {
+            id: uuid::Uuid::now_v7(),
+            reporter: reporter.id,
+            subject,
+            reason,
+            transfer: transfer.map(|t| uuid::Uuid::from_bytes(*t.as_bytes())),
+            details,
+            status: ReportStatus::Open,
+            created_at_us: self.clock.now_us(),
+            decided_at_us: None,
+            decided_by: None,
+            decision_note: None,
+        };
+        metrics::counter!("recourse_reports_total", "reason" => reason.as_str()).increment(1);
+        Ok(Ok(self.store.create_report(record).await?))
+    }
+
+    /// Reports in `status`, oldest first (staff).
+    pub async fn reports(&self, status: ReportStatus, limit: i64) -> Result<Vec<ReportRecord>, ServiceError> {
+        Ok(self.store.reports(status, limit).await?)
+    }
+
+    /// Staff confirm (a fraud marker on the account) or dismiss a report.
+    pub async fn decide_report(&self, staff: &UserRecord, report: uuid::Uuid, confirm: bool, note: String) -> Result<ReportDecided, ServiceError> {
+        let to = if confirm { ReportStatus::Confirmed } else { ReportStatus::Dismissed };
+        let decided = self.store.decide_report(report, to, staff.id, note, self.clock.now_us()).await?;
+        if let ReportDecided::Decided(record) = &decided {
+            tracing::info!(report = %record.id, staff = %staff.id, status = to.as_str(), "report decided");
+        }
+        Ok(decided)
+    }
+}

@@ -1,0 +1,34 @@
+-- Impersonation detection and risk decisions (PostgreSQL): blocks, fraud
+-- reports and their decisions, and avatars' perceptual hashes.
+
+-- "The payee blocked me": a customer blocks someone (as a chat app would
+-- report it); a payment to someone who blocked the payer is warned.
+CREATE TABLE blocks (
+    blocker_id BYTEA NOT NULL,
+    blocked_id BYTEA NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (blocker_id, blocked_id)
+);
+
+-- Reports of an account by customers; staff confirm (a fraud marker) or
+-- dismiss them, recorded with who and why.
+CREATE TABLE reports (
+    id BYTEA PRIMARY KEY,
+    reporter_id BYTEA NOT NULL,
+    subject_id BYTEA NOT NULL,
+    reason TEXT NOT NULL CHECK (reason IN ('fraud', 'impersonation', 'goods_not_received', 'harassment', 'other')),
+    transfer_id BYTEA,
+    details TEXT,
+    status TEXT NOT NULL CHECK (status IN ('open', 'confirmed', 'dismissed')),
+    created_at BIGINT NOT NULL,
+    decided_at BIGINT,
+    decided_by BYTEA,
+    decision_note TEXT
+);
+CREATE INDEX reports_by_subject ON reports (subject_id, status, decided_at);
+CREATE INDEX reports_by_status ON reports (status, created_at);
+
+-- Perceptual hashes of an avatar (64-bit, stored as signed integers), for
+-- near-copy detection; NULL for avatars stored before this version.
+ALTER TABLE avatars ADD COLUMN hash_a BIGINT;
+ALTER TABLE avatars ADD COLUMN hash_b BIGINT;

@@ -1,0 +1,34 @@
+-- Impersonation detection and risk decisions (SQLite): blocks, fraud
+-- reports and their decisions, and avatars' perceptual hashes.
+
+-- "The payee blocked me": a customer blocks someone (as a chat app would
+-- report it); a payment to someone who blocked the payer is warned.
+CREATE TABLE blocks (
+    blocker_id BLOB NOT NULL,
+    blocked_id BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (blocker_id, blocked_id)
+) WITHOUT ROWID;
+
+-- Reports of an account by customers; staff confirm (a fraud marker) or
+-- dismiss them, recorded with who and why.
+CREATE TABLE reports (
+    id BLOB PRIMARY KEY,
+    reporter_id BLOB NOT NULL,
+    subject_id BLOB NOT NULL,
+    reason TEXT NOT NULL CHECK (reason IN ('fraud', 'impersonation', 'goods_not_received', 'harassment', 'other')),
+    transfer_id BLOB,
+    details TEXT,
+    status TEXT NOT NULL CHECK (status IN ('open', 'confirmed', 'dismissed')),
+    created_at INTEGER NOT NULL,
+    decided_at INTEGER,
+    decided_by BLOB,
+    decision_note TEXT
+);
+CREATE INDEX reports_by_subject ON reports (subject_id, status, decided_at);
+CREATE INDEX reports_by_status ON reports (status, created_at);
+
+-- Perceptual hashes of an avatar (64-bit, stored as signed integers), for
+-- near-copy detection; NULL for avatars stored before this version.
+ALTER TABLE avatars ADD COLUMN hash_a INTEGER;
+ALTER TABLE avatars ADD COLUMN hash_b INTEGER;

@@ -1,0 +1,253 @@
+//! The facts a risk decision looks at, blocks, and fraud reports with their
+//! staff decisions. All SQL of the risk decision lives here.
+
+use recourse_domain::{AccountId, UserId};
+
+use crate::ops::{hashes_from, id};
+use crate::sql::{Row, SqlConn, Val};
+use crate::{Store, StoreError};
+
+/// What a risk decision needs to know about a payer and a payee, read at once.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PairFacts {
+    pub paid_before: bool,
+    pub is_contact: bool,
+    pub payee_blocked_payer: bool,
+    /// Distinct customers with an open report on the payee.
+    pub open_reports: u32,
+    /// When each confirmed report on the payee was confirmed.
+    pub markers_confirmed_at_us: Vec<i64>,
+    /// The payee's current avatar's perceptual hashes.
+    pub payee_avatar_hashes: Option<[u64; 2]>,
+}
+
+/// A contact as the impersonation check compares them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContactLook {
+    pub user: UserId,
+    pub nickname: String,
+    pub avatar_hashes: Option<[u64; 2]>,
+}
+
+/// Why an account is reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportReason {
+    Fraud,
+    Impersonation,
+    GoodsNotReceived,
+    Harassment,
+    Other,
+}
+
+impl ReportReason {
+    pub const ALL: [ReportReason; 5] = [ReportReason::Fraud, ReportReason::Impersonation, ReportReason::GoodsNotReceived, ReportReason::Harassment, ReportReason::Other];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportReason::Fraud => "fraud",
+            ReportReason::Impersonation => "impersonation",
+            ReportReason::GoodsNotReceived => "goods_not_received",
+            ReportReason::Harassment => "harassment",
+            ReportReason::Other => "other",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ReportReason> {
+        ReportReason::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+}
+
+/// A report's state: open until staff confirm it (a fraud marker) or dismiss it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportStatus {
+    Open,
+    Confirmed,
+    Dismissed,
+}
+
+impl ReportStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportStatus::Open => "open",
+            ReportStatus::Confirmed => "confirmed",
+            ReportStatus::Dismissed => "dismissed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ReportStatus> {
+        [ReportStatus::Open, ReportStatus::Confirmed, ReportStatus::Dismissed].into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportRecord {
+    pub id: uuid::Uuid,
+    pub reporter: UserId,
+    pub subject: UserId,
+    pub reason: ReportReason,
+    pub transfer: Option<uuid::Uuid>,
+    pub details: Option<String>,
+    pub status: ReportStatus,
+    pub created_at_us: i64,
+    pub decided_at_us: Option<i64>,
+    pub decided_by: Option<UserId>,
+    pub decision_note: Option<String>,
+}
+
+/// What deciding a report did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReportDecided {
+    Decided(ReportRecord),
+    /// It was decided before: as it is.
+    AlreadyDecided(ReportRecord),
+    NotFound,
+}
+
+const REPORT_COLUMNS: &str = "id, reporter_id, subject_id, reason, transfer_id, details, status, created_at, decided_at, decided_by, decision_note";
+
+fn report_from_row(row: &Row) -> Result<ReportRecord, StoreError> {
+    let (reason, status) = (row.text(3)?, row.text(6)?);
+    Ok(ReportRecord {
+        id: uuid::Uuid::from_bytes(row.id16(0)?),
+        reporter: UserId::from_bytes(row.id16(1)?),
+        subject: UserId::from_bytes(row.id16(2)?),
+        reason: ReportReason::parse(&reason).ok_or_else(|| StoreError::corrupt(format!("unknown report reason {reason}")))?,
+        transfer: row.opt_id16(4)?.map(uuid::Uuid::from_bytes),
+        details: row.opt_text(5)?,
+        status: ReportStatus::parse(&status).ok_or_else(|| StoreError::corrupt(format!("unknown report status {status}")))?,
+        created_at_us: row.i64(7)?,
+        decided_at_us: row.opt_i64(8)?,
+        decided_by: row.opt_id16(9)?.map(UserId::from_bytes),
+        decision_note: row.opt_text(10)?,
+    })
+}
+
+fn load_report(conn: &mut dyn SqlConn, report: uuid::Uuid) -> Result<Option<ReportRecord>, StoreError> {
+    conn.query_opt(&format!("SELECT {REPORT_COLUMNS} FROM reports WHERE id = $1"), &[id(report.as_bytes())])?.map(|row| report_from_row(&row)).transpose()
+}
+
+/// One row of everything about a payer and a payee (one round trip).
+const PAIR_FACTS_SQL: &str = "SELECT \
+       EXISTS (SELECT 1 FROM payment_pairs WHERE payer_id = $1 AND payee_id = $2), \
+       EXISTS (SELECT 1 FROM payment_pairs WHERE payer_id = $2 AND payee_id = $1), \
+       (SELECT state FROM contacts WHERE owner_id = $1 AND contact_id = $2), \
+       EXISTS (SELECT 1 FROM blocks WHERE blocker_id = $2 AND blocked_id = $1), \
+       (SELECT count(DISTINCT reporter_id) FROM reports WHERE subject_id = $2 AND status = 'open'), \
+       (SELECT count(*) FROM reports WHERE subject_id = $2 AND status = 'confirmed'), \
+       (SELECT a.hash_a FROM users u JOIN avatars a ON a.id = u.avatar_id WHERE u.id = $2), \
+       (SELECT a.hash_b FROM users u JOIN avatars a ON a.id = u.avatar_id WHERE u.id = $2)";
+
+impl Store {
+    /// The facts about paying `payee`, from `payer`'s side.
+    pub async fn pair_facts(&self, payer: UserId, payee: UserId) -> Result<PairFacts, StoreError> {
+        let row = self.read_row(PAIR_FACTS_SQL, vec![id(payer.as_bytes()), id(payee.as_bytes())]).await?.ok_or_else(|| StoreError::corrupt("no facts row"))?;
+        let (paid, paid_by, state) = (row.i64(0)? != 0, row.i64(1)? != 0, row.opt_text(2)?);
+        let is_contact = match state.as_deref() {
+            Some("added") => true,
+            Some(_) => false,
+            None => paid || paid_by,
+        };
+        let markers = row.i64(5)?;
+        let markers_confirmed_at_us = if markers > 0 {
+            self.read(move |conn| {
+                let rows = conn.query("SELECT decided_at FROM reports WHERE subject_id = $1 AND status = 'confirmed'", &[id(payee.as_bytes())])?;
+                rows.iter().map(|row| row.i64(0)).collect::<Result<Vec<_>, _>>()
+            })
+            .await?
+        } else {
+            Vec::new()
+        };
+        Ok(PairFacts {
+            paid_before: paid,
+            is_contact,
+            payee_blocked_payer: row.i64(3)? != 0,
+            open_reports: u32::try_from(row.i64(4)?).unwrap_or(u32::MAX),
+            markers_confirmed_at_us,
+            payee_avatar_hashes: hashes_from(row.opt_i64(6)?, row.opt_i64(7)?),
+        })
+    }
+
+    /// The payer's last `limit` transfer amounts out of `wallet` (fen, newest first).
+    pub async fn recent_amounts_sent(&self, wallet: AccountId, limit: i64) -> Result<Vec<i64>, StoreError> {
+        self.read(move |conn| {
+            let rows = conn.query(
+                "SELECT -amount FROM journal WHERE account_id = $1 AND op_kind = 'transfer' AND layer = 'settled' AND amount < 0 ORDER BY seq DESC LIMIT $2",
+                &[id(wallet.as_bytes()), limit.into()],
+            )?;
+            rows.iter().map(|row| row.i64(0)).collect()
+        })
+        .await
+    }
+
+    /// The owner's contacts (as in `contacts_of`) with their nicknames and
+    /// current avatars' hashes, at most `CONTACTS_MAX`.
+    pub async fn contact_looks(&self, owner: UserId) -> Result<Vec<ContactLook>, StoreError> {
+        Ok(self
+            .contacts_of(owner)
+            .await?
+            .into_iter()
+            .map(|contact| ContactLook { user: contact.user.id, nickname: contact.user.nickname, avatar_hashes: contact.avatar_hashes })
+            .collect())
+    }
+
+    /// `blocker` blocks `blocked` (again: nothing changes).
+    pub async fn block(&self, blocker: UserId, blocked: UserId, now_us: i64) -> Result<(), StoreError> {
+        self.write(Vec::new(), move |conn| {
+            conn.execute(
+                "INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (blocker_id, blocked_id) DO NOTHING",
+                &[id(blocker.as_bytes()), id(blocked.as_bytes()), now_us.into()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn create_report(&self, report: ReportRecord) -> Result<ReportRecord, StoreError> {
+        self.write(Vec::new(), move |conn| {
+            conn.execute(
+                &format!("INSERT INTO reports ({REPORT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, NULL)"),
+                &[
+                    id(report.id.as_bytes()),
+                    id(report.reporter.as_bytes()),
+                    id(report.subject.as_bytes()),
+                    Val::Name(report.reason.as_str()),
+                    report.transfer.map(|t| t.as_bytes().to_vec()).into(),
+                    report.details.clone().into(),
+                    Val::Name(ReportStatus::Open.as_str()),
+                    report.created_at_us.into(),
+                ],
+            )?;
+            load_report(conn, report.id)?.ok_or_else(|| StoreError::corrupt("a report vanished inside its transaction"))
+        })
+        .await
+    }
+
+    /// Reports in `status`, oldest first, at most `limit`.
+    pub async fn reports(&self, status: ReportStatus, limit: i64) -> Result<Vec<ReportRecord>, StoreError> {
+        self.read(move |conn| {
+            let rows = conn.query(
+                &format!("SELECT {REPORT_COLUMNS} FROM reports WHERE status = $1 ORDER BY created_at, id LIMIT $2"),
+                &[Val::Name(status.as_str()), limit.into()],
+            )?;
+            rows.iter().map(report_from_row).collect()
+        })
+        .await
+    }
+
+    /// Staff confirm or dismiss an open report, with who and why.
+    pub async fn decide_report(&self, report: uuid::Uuid, to: ReportStatus, staff: UserId, note: String, now_us: i64) -> Result<ReportDecided, StoreError> {
+        assert!(to != ReportStatus::Open, "a decision confirms or dismisses");
+        self.write(Vec::new(), move |conn| {
+            let changed = conn.execute(
+                "UPDATE reports SET status = $1, decided_at = $2, decided_by = $3, decision_note = $4 WHERE id = $5 AND status = 'open'",
+                &[Val::Name(to.as_str()), now_us.into(), id(staff.as_bytes()), note.clone().into(), id(report.as_bytes())],
+            )?;
+            Ok(match (changed, load_report(conn, report)?) {
+                (_, None) => ReportDecided::NotFound,
+                (1, Some(record)) => ReportDecided::Decided(record),
+                (_, Some(record)) => ReportDecided::AlreadyDecided(record),
+            })
+        })
+        .await
+    }
+}
