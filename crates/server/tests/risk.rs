@@ -75,6 +75,23 @@ both_stores! {
         assert_eq!(app.balance(&alice).await, (99_900, 0, 99_900));
     }
 
+    async fn look_alike_nicknames_are_caught_and_different_ones_are_not(app) {
+        let alice = app.customer_named(Some("王小明"), 100_000).await;
+        let friend = app.customer_as(Some("陈爱丽"), "Alice Chen", 0).await;
+        assert_eq!(app.transfer(&alice, &friend, 100, "f").await.status, 201);
+        // Cyrillic А, a trailing emoji and dots, full-width letters: the same name to the eye.
+        for copy in ["\u{410}lice Chen", "Alice Chen 🌸", "Alice  Chen...", "Ａｌｉｃｅ Ｃｈｅｎ"] {
+            let impostor = app.customer_as(Some("张三"), copy, 0).await;
+            let seen = preview(&app, &alice, &impostor, None).await;
+            assert_eq!(seen["risk"]["decision"], "warn", "{copy}: {seen}");
+            assert!(codes(&seen["warnings"]).contains(&"impersonation_suspected".to_owned()), "{copy}");
+        }
+        // Someone who merely shares letters is not suspected.
+        let other = app.customer_as(Some("李四"), "Alicia Cheng", 0).await;
+        let seen = preview(&app, &alice, &other, None).await;
+        assert_eq!(seen["risk"]["decision"], "allow", "{seen}");
+    }
+
     async fn ordinary_payments_are_not_nagged(app) {
         let alice = app.customer_named(Some("王小明"), 100_000).await;
         let carol = app.customer_named(Some("李娜"), 0).await;

@@ -4,7 +4,7 @@
 //! their decisions.
 
 use recourse_domain::risk::{LookAlike, RiskDecision, RiskFacts, decide};
-use recourse_domain::{OperationId, UserId};
+use recourse_domain::{OperationId, UserId, lookalike};
 use recourse_store::{ReportDecided, ReportReason, ReportRecord, ReportStatus, UserRecord};
 
 use crate::payees::payable;
@@ -12,12 +12,6 @@ use crate::{Service, ServiceError};
 
 /// Transfer amounts looked at for `unusual_amount`.
 const RECENT_AMOUNTS: i64 = 20;
-
-/// Whether two nicknames look alike (provisional: exact copies only, until
-/// the look-alike detector lands).
-fn nicknames_look_alike(a: &str, b: &str) -> bool {
-    a == b
-}
 
 /// Whether two stored avatar hashes are near copies (provisional: equal hashes).
 fn avatars_near_copies(a: [u64; 2], b: [u64; 2]) -> bool {
@@ -44,7 +38,7 @@ impl Service {
             .into_iter()
             .filter(|contact| contact.user != payee.id)
             .filter_map(|contact| {
-                let nickname = nicknames_look_alike(&payee.nickname, &contact.nickname);
+                let nickname = lookalike::looks_alike(&payee.nickname, &contact.nickname);
                 let avatar = match (payee_hashes, contact.avatar_hashes) {
                     (Some(a), Some(b)) => avatars_near_copies(a, b),
                     _ => false,
