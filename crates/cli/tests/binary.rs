@@ -148,6 +148,17 @@ fn generate_key_prints_a_usable_key() {
     assert!(key.trim().chars().all(|c| c.is_ascii_hexdigit()));
 }
 
+/// The evaluation of the impersonation detectors prints its figures and
+/// succeeds only when the targets hold.
+#[test]
+fn eval_detectors_prints_the_figures_and_meets_the_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(BINARY).args(["--data-dir", &dir.path().display().to_string(), "admin", "eval-detectors"]).output().unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{printed}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(printed.contains("Look-alike nicknames") && printed.contains("precision"), "{printed}");
+}
+
 /// The README's first command: the demo serves seeded customers and staff.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_serves_seeded_customers_and_staff() {
