@@ -140,6 +140,18 @@ pub fn skeleton(nickname: &str) -> String {
     letters_key(&visible_text(nickname))
 }
 
+/// The key two nicknames share exactly when they look alike
+/// ([`looks_alike`]), as text a store can keep beside the nickname: the
+/// skeleton (`l:` + letters), else the visible symbols (`s:`), else the text
+/// itself (`v:`). `None` for an empty nickname, which looks like nothing.
+pub fn match_text(nickname: &str) -> Option<String> {
+    match_key(nickname).map(|key| match key {
+        MatchKey::Letters(text) => format!("l:{text}"),
+        MatchKey::Symbols(text) => format!("s:{text}"),
+        MatchKey::Verbatim(text) => format!("v:{text}"),
+    })
+}
+
 /// Whether the payee's nickname `b` looks like the contact's nickname `a`
 /// (the rule in the module documentation). Symmetric; a nickname always
 /// looks like itself unless it is empty.
@@ -1113,6 +1125,22 @@ fn one_character_added(base: &str, seed: usize) -> Option<String> {
         's'
     };
     Some(format!("{base}{added}"))
+}
+
+#[cfg(test)]
+mod match_text_tests {
+    use super::*;
+
+    #[test]
+    fn match_text_agrees_with_looks_alike() {
+        let names = ["Alice", "\u{410}lice", "🐱", "🐱\u{FE0F}", "🐱🐱", "老王", "老王🌸", "小王", "", " ", "\u{200B}"];
+        for a in names {
+            for b in names {
+                let same = matches!((match_text(a), match_text(b)), (Some(x), Some(y)) if x == y);
+                assert_eq!(same, looks_alike(a, b), "{a:?} {b:?}");
+            }
+        }
+    }
 }
 
 #[cfg(test)]

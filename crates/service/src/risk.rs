@@ -34,11 +34,14 @@ impl Service {
     /// avatar (never the payee themself).
     async fn look_alikes(&self, payer: &UserRecord, payee: &UserRecord, payee_hashes: Option<[u64; 2]>) -> Result<Vec<LookAlike>, ServiceError> {
         let contacts = self.store.contact_looks(payer.id).await?;
+        let payee_key = lookalike::match_text(&payee.nickname);
         Ok(contacts
             .into_iter()
             .filter(|contact| contact.user != payee.id)
             .filter_map(|contact| {
-                let nickname = lookalike::looks_alike(&payee.nickname, &contact.nickname);
+                // `looks_alike`, on the keys stored with the nicknames.
+                let contact_key = contact.nickname_key.or_else(|| lookalike::match_text(&contact.nickname));
+                let nickname = payee_key.is_some() && payee_key == contact_key;
                 let avatar = match (payee_hashes, contact.avatar_hashes) {
                     (Some(a), Some(b)) => avatars_near_copies(a, b),
                     _ => false,

@@ -7,6 +7,8 @@ use recourse_domain::refusal::Refusal;
 use recourse_domain::transfer::{Actor, Arrival, Step, TransferEvent, TransferMode, TransferStatus, decide, overdue_event};
 use recourse_domain::{AccountId, Amount, CardId, Currency, HoldId, OperationId, Role, UserId};
 
+use recourse_domain::lookalike::match_text;
+
 use crate::records::*;
 use crate::sql::{Dialect, Row, SqlConn, Val};
 use crate::writer::{BatchStatement, Done, FastItem};
@@ -578,8 +580,8 @@ impl Store {
     pub async fn create_user(&self, user: NewUser) -> Result<UserRecord, StoreError> {
         self.write(Vec::new(), move |conn| {
             let inserted = conn.execute(
-                "INSERT INTO users (id, phone, password_hash, nickname, role, wallet_account_id, created_at, nickname_changed_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (phone) DO NOTHING",
+                "INSERT INTO users (id, phone, password_hash, nickname, role, wallet_account_id, created_at, nickname_changed_at, nickname_key) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) ON CONFLICT (phone) DO NOTHING",
                 &[
                     id(user.id.as_bytes()),
                     user.phone.as_str().into(),
@@ -588,6 +590,7 @@ impl Store {
                     user.role.as_str().into(),
                     user.wallet.map(|w| w.as_bytes().to_vec()).into(),
                     user.created_at_us.into(),
+                    match_text(&user.nickname).into(),
                 ],
             )?;
             if inserted == 0 {
@@ -652,7 +655,10 @@ impl Store {
                 )?;
             }
             if let Some(nickname) = &changes.nickname {
-                conn.execute("UPDATE users SET nickname = $1, nickname_changed_at = $2 WHERE id = $3", &[nickname.as_str().into(), now_us.into(), id(user.as_bytes())])?;
+                conn.execute(
+                    "UPDATE users SET nickname = $1, nickname_changed_at = $2, nickname_key = $3 WHERE id = $4",
+                    &[nickname.as_str().into(), now_us.into(), match_text(nickname.as_str()).into(), id(user.as_bytes())],
+                )?;
                 conn.execute(
                     "INSERT INTO nickname_history (user_id, nickname, changed_at) VALUES ($1, $2, $3)",
                     &[id(user.as_bytes()), nickname.as_str().into(), now_us.into()],

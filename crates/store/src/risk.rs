@@ -26,6 +26,9 @@ pub struct PairFacts {
 pub struct ContactLook {
     pub user: UserId,
     pub nickname: String,
+    /// Its look-alike key (`lookalike::match_text`), as stored with it
+    /// (`None`: stored before keys were, or an empty nickname).
+    pub nickname_key: Option<String>,
     pub avatar_hashes: Option<[u64; 2]>,
 }
 
@@ -179,15 +182,34 @@ impl Store {
         .await
     }
 
-    /// The owner's contacts (as in `contacts_of`) with their nicknames and
-    /// current avatars' hashes, at most `CONTACTS_MAX`.
+    /// The owner's contacts (as in `contacts_of`: added, paid or paid by,
+    /// not removed) with their nicknames, skeletons and current avatars'
+    /// hashes, at most `CONTACTS_MAX`: only the columns the comparison reads.
     pub async fn contact_looks(&self, owner: UserId) -> Result<Vec<ContactLook>, StoreError> {
-        Ok(self
-            .contacts_of(owner)
-            .await?
-            .into_iter()
-            .map(|contact| ContactLook { user: contact.user.id, nickname: contact.user.nickname, avatar_hashes: contact.avatar_hashes })
-            .collect())
+        self.read(move |conn| {
+            let rows = conn.query(
+                "WITH related AS ( \
+                     SELECT payee_id AS other FROM payment_pairs WHERE payer_id = $1 \
+                     UNION SELECT payer_id FROM payment_pairs WHERE payee_id = $1 \
+                     UNION SELECT contact_id FROM contacts WHERE owner_id = $1 AND state = 'added') \
+                 SELECT u.id, u.nickname, u.nickname_key, a.hash_a, a.hash_b \
+                 FROM related r JOIN users u ON u.id = r.other LEFT JOIN avatars a ON a.id = u.avatar_id \
+                 WHERE NOT EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = $1 AND c.contact_id = r.other AND c.state = 'removed') \
+                 LIMIT $2",
+                &[id(owner.as_bytes()), crate::payees::CONTACTS_MAX.into()],
+            )?;
+            rows.iter()
+                .map(|row| {
+                    Ok(ContactLook {
+                        user: UserId::from_bytes(row.id16(0)?),
+                        nickname: row.text(1)?,
+                        nickname_key: row.opt_text(2)?,
+                        avatar_hashes: hashes_from(row.opt_i64(3)?, row.opt_i64(4)?),
+                    })
+                })
+                .collect()
+        })
+        .await
     }
 
     /// `blocker` blocks `blocked` (again: nothing changes).

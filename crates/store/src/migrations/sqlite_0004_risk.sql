@@ -32,3 +32,9 @@ CREATE INDEX reports_by_status ON reports (status, created_at);
 -- near-copy detection; NULL for avatars stored before this version.
 ALTER TABLE avatars ADD COLUMN hash_a INTEGER;
 ALTER TABLE avatars ADD COLUMN hash_b INTEGER;
+
+-- A nickname's look-alike key (`recourse_domain::lookalike::match_text`),
+-- kept with it so that comparing a payee with a payer's contacts computes
+-- nothing per contact; NULL for nicknames stored before this version (the
+-- service computes those).
+ALTER TABLE users ADD COLUMN nickname_key TEXT;
