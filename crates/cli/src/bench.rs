@@ -46,6 +46,18 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
         delayed_percent: u8,
     },
+    /// Risk decisions through the service on a real store: a payer with
+    /// `--contacts` contacts previews a stranger (the worst case: every
+    /// contact compared) `--decisions` times from `--clients` tasks; prints
+    /// decisions/s and latency percentiles.
+    Risk {
+        #[arg(long, default_value_t = 1000)]
+        contacts: usize,
+        #[arg(long, default_value_t = 20_000)]
+        decisions: usize,
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+    },
     /// Seed verified, funded customers for load from outside (`wrk`) into the
     /// store named by `--data-dir` / `--database-url`, and write
     /// `OUT/payers.txt` (one bearer token a line) and `OUT/payees.txt` (one
@@ -67,6 +79,7 @@ pub async fn run(settings: Settings, explicit_data_dir: bool, command: BenchComm
             transfers(settings, explicit_data_dir, accounts, clients, seconds, warmup_seconds, delayed_percent).await
         }
         BenchCommand::Seed { payers, payees, out } => seed_for_wrk(&settings, payers, payees, &out).await,
+        BenchCommand::Risk { contacts, decisions, clients } => risk(settings, explicit_data_dir, contacts, decisions, clients).await,
     }
 }
 
@@ -231,6 +244,57 @@ async fn transfers(mut settings: Settings, explicit_data_dir: bool, accounts: us
 }
 
 /// Create `accounts` verified customers with money; return (phone, id) of all of them.
+async fn risk(mut settings: Settings, explicit_data_dir: bool, contacts: usize, decisions: usize, clients: usize) -> anyhow::Result<()> {
+    anyhow::ensure!((1..=1000).contains(&contacts) && decisions >= 1 && clients >= 1, "contacts is 1 to 1000; decisions and clients at least 1");
+    let _scratch;
+    if settings.database_url.is_none() && !explicit_data_dir {
+        let dir = tempfile::tempdir().context("scratch directory")?;
+        settings.data_dir = dir.path().to_path_buf();
+        _scratch = dir;
+    }
+    let key = recourse_service::vault::random_key();
+    let store = open_store(&settings).await?;
+    eprintln!("seeding a payer with {contacts} contacts in {} …", store.description());
+    let people = seed(&store, &Vault::new(&key), contacts + 2).await?;
+    let ids: Vec<UserId> = people.iter().map(|(_, id)| id.parse::<UserId>()).collect::<Result<_, _>>()?;
+    let (payer, stranger) = (ids[0], ids[1]);
+    for contact in &ids[2..] {
+        store.add_contact(payer, *contact, 1).await?;
+    }
+    let mut config = settings.service_config(key, false);
+    config.password_hashing = PasswordHashing::cheap_for_tests();
+    let service = Arc::new(recourse_service::Service::new(store, config).map_err(anyhow::Error::msg)?);
+    let payer = Arc::new(service.account(payer).await?.context("the payer")?.0);
+    let stranger = recourse_service::money::PayeeRef::Id(stranger);
+    let per_client = decisions.div_ceil(clients);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (service, payer, stranger) = (service.clone(), payer.clone(), stranger.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(per_client);
+            for _ in 0..per_client {
+                let begun = Instant::now();
+                let preview = service.preview_payee(&payer, &stranger).await?.context("the stranger")?;
+                anyhow::ensure!(!preview.risk.reasons.is_empty(), "a stranger's preview has reasons");
+                latencies.push(begun.elapsed());
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)].as_secs_f64() * 1000.0;
+    println!("risk decisions: {} in {:.2}s with {clients} tasks, {contacts} contacts compared each", latencies.len(), elapsed.as_secs_f64());
+    println!("throughput:   {:.0} decisions/s", latencies.len() as f64 / elapsed.as_secs_f64());
+    println!("latency ms:   p50 {:.3}   p99 {:.3}   max {:.3}", at(0.5), at(0.99), at(1.0));
+    Ok(())
+}
+
 async fn seed(store: &Store, vault: &Vault, accounts: usize) -> anyhow::Result<Vec<(String, String)>> {
     let password_hash = recourse_service::passwords::hash_password(&PasswordHashing::cheap_for_tests(), "bench-password")?;
     let run_prefix = (uuid::Uuid::now_v7().as_u128() % 90) as u64 + 10;

@@ -31,24 +31,28 @@ pub enum RelationRefusal {
 
 impl Service {
     /// The contacts of `payer` that `payee` looks like, by nickname and/or
-    /// avatar (never the payee themself).
+    /// avatar (never the payee themself). Nicknames are found by their
+    /// stored look-alike key (an index lookup); avatars by comparing the
+    /// payee's hashes with the contacts' who have an avatar, and only when
+    /// the payee has one.
     async fn look_alikes(&self, payer: &UserRecord, payee: &UserRecord, payee_hashes: Option<[u64; 2]>) -> Result<Vec<LookAlike>, ServiceError> {
-        let contacts = self.store.contact_looks(payer.id).await?;
-        let payee_key = lookalike::match_text(&payee.nickname);
-        Ok(contacts
-            .into_iter()
-            .filter(|contact| contact.user != payee.id)
-            .filter_map(|contact| {
-                // `looks_alike`, on the keys stored with the nicknames.
-                let contact_key = contact.nickname_key.or_else(|| lookalike::match_text(&contact.nickname));
-                let nickname = payee_key.is_some() && payee_key == contact_key;
-                let avatar = match (payee_hashes, contact.avatar_hashes) {
-                    (Some(a), Some(b)) => avatars_near_copies(a, b),
-                    _ => false,
-                };
-                (nickname || avatar).then(|| LookAlike { contact_id: contact.user.to_string(), nickname, avatar })
-            })
-            .collect())
+        let by_nickname = match lookalike::match_text(&payee.nickname) {
+            Some(key) => self.store.contacts_with_nickname_key(payer.id, payee.id, key).await?,
+            None => Vec::new(),
+        };
+        let by_avatar: Vec<UserId> = match payee_hashes {
+            Some(hashes) => {
+                let contacts = self.store.contact_avatar_hashes(payer.id, payee.id).await?;
+                contacts.into_iter().filter(|(_, theirs)| avatars_near_copies(hashes, *theirs)).map(|(user, _)| user).collect()
+            }
+            None => Vec::new(),
+        };
+        let mut look_alikes: Vec<LookAlike> = by_nickname
+            .iter()
+            .map(|user| LookAlike { contact_id: user.to_string(), nickname: true, avatar: by_avatar.contains(user) })
+            .collect();
+        look_alikes.extend(by_avatar.iter().filter(|user| !by_nickname.contains(user)).map(|user| LookAlike { contact_id: user.to_string(), nickname: false, avatar: true }));
+        Ok(look_alikes)
     }
 
     /// Decide about paying `payee` (`amount_fen`: `None` for a preview).

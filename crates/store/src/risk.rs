@@ -21,17 +21,6 @@ pub struct PairFacts {
     pub payee_avatar_hashes: Option<[u64; 2]>,
 }
 
-/// A contact as the impersonation check compares them.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ContactLook {
-    pub user: UserId,
-    pub nickname: String,
-    /// Its look-alike key (`lookalike::match_text`), as stored with it
-    /// (`None`: stored before keys were, or an empty nickname).
-    pub nickname_key: Option<String>,
-    pub avatar_hashes: Option<[u64; 2]>,
-}
-
 /// Why an account is reported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReportReason {
@@ -182,30 +171,45 @@ impl Store {
         .await
     }
 
-    /// The owner's contacts (as in `contacts_of`: added, paid or paid by,
-    /// not removed) with their nicknames, skeletons and current avatars'
-    /// hashes, at most `CONTACTS_MAX`: only the columns the comparison reads.
-    pub async fn contact_looks(&self, owner: UserId) -> Result<Vec<ContactLook>, StoreError> {
+    /// The payer's contacts (added, paid or paid by, not removed) other than
+    /// `payee` whose nickname looks like the payee's (`nickname_key`, see
+    /// `lookalike::match_text`): an index lookup of everyone with that key,
+    /// then the relation of each of those few to the payer.
+    pub async fn contacts_with_nickname_key(&self, payer: UserId, payee: UserId, nickname_key: String) -> Result<Vec<UserId>, StoreError> {
+        self.read(move |conn| {
+            let rows = conn.query(
+                "SELECT u.id FROM users u WHERE u.nickname_key = $3 AND u.id <> $2 \
+                   AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = $1 AND c.contact_id = u.id AND c.state = 'removed') \
+                   AND (EXISTS (SELECT 1 FROM payment_pairs p WHERE p.payer_id = $1 AND p.payee_id = u.id) \
+                        OR EXISTS (SELECT 1 FROM payment_pairs p WHERE p.payer_id = u.id AND p.payee_id = $1) \
+                        OR EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = $1 AND c.contact_id = u.id AND c.state = 'added')) \
+                 LIMIT $4",
+                &[id(payer.as_bytes()), id(payee.as_bytes()), nickname_key.into(), crate::payees::CONTACTS_MAX.into()],
+            )?;
+            rows.iter().map(|row| Ok(UserId::from_bytes(row.id16(0)?))).collect()
+        })
+        .await
+    }
+
+    /// The payer's contacts (as above) other than `payee` that have an
+    /// avatar, with its hashes: what the avatar comparison reads.
+    pub async fn contact_avatar_hashes(&self, payer: UserId, payee: UserId) -> Result<Vec<(UserId, [u64; 2])>, StoreError> {
         self.read(move |conn| {
             let rows = conn.query(
                 "WITH related AS ( \
                      SELECT payee_id AS other FROM payment_pairs WHERE payer_id = $1 \
                      UNION SELECT payer_id FROM payment_pairs WHERE payee_id = $1 \
                      UNION SELECT contact_id FROM contacts WHERE owner_id = $1 AND state = 'added') \
-                 SELECT u.id, u.nickname, u.nickname_key, a.hash_a, a.hash_b \
-                 FROM related r JOIN users u ON u.id = r.other LEFT JOIN avatars a ON a.id = u.avatar_id \
-                 WHERE NOT EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = $1 AND c.contact_id = r.other AND c.state = 'removed') \
-                 LIMIT $2",
-                &[id(owner.as_bytes()), crate::payees::CONTACTS_MAX.into()],
+                 SELECT u.id, a.hash_a, a.hash_b FROM related r JOIN users u ON u.id = r.other JOIN avatars a ON a.id = u.avatar_id \
+                 WHERE r.other <> $2 AND a.hash_a IS NOT NULL AND a.hash_b IS NOT NULL \
+                   AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = $1 AND c.contact_id = r.other AND c.state = 'removed') \
+                 LIMIT $3",
+                &[id(payer.as_bytes()), id(payee.as_bytes()), crate::payees::CONTACTS_MAX.into()],
             )?;
             rows.iter()
-                .map(|row| {
-                    Ok(ContactLook {
-                        user: UserId::from_bytes(row.id16(0)?),
-                        nickname: row.text(1)?,
-                        nickname_key: row.opt_text(2)?,
-                        avatar_hashes: hashes_from(row.opt_i64(3)?, row.opt_i64(4)?),
-                    })
+                .filter_map(|row| {
+                    let hashes = hashes_from(row.opt_i64(1).ok()?, row.opt_i64(2).ok()?)?;
+                    Some(row.id16(0).map(|user| (UserId::from_bytes(user), hashes)))
                 })
                 .collect()
         })

@@ -35,6 +35,8 @@ ALTER TABLE avatars ADD COLUMN hash_b BIGINT;
 
 -- A nickname's look-alike key (`recourse_domain::lookalike::match_text`),
 -- kept with it so that comparing a payee with a payer's contacts computes
--- nothing per contact; NULL for nicknames stored before this version (the
--- service computes those).
+-- nothing per contact; NULL for nicknames stored before this version (they
+-- are not found by look until their owner renames).
 ALTER TABLE users ADD COLUMN nickname_key TEXT;
+-- Who else looks like this: an index lookup, not a scan of anyone's contacts.
+CREATE INDEX users_by_nickname_key ON users (nickname_key);
