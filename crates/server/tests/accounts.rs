@@ -220,7 +220,7 @@ both_stores! {
         let patched = app.request(reqwest::Method::PATCH, "/v1/me", Some(&customer.token), None, Some(json!({"nickname": "新名字"}))).await;
         assert_eq!(patched.status, 200);
         assert_eq!(patched.body["nickname"], "新名字");
-        let png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR".to_vec();
+        let png = common::picture(1, 64);
         let put = app.client.put(format!("{}/v1/me/avatar", app.base)).bearer_auth(&customer.token).body(png.clone()).send().await.unwrap();
         assert_eq!(put.status(), 200);
         let me: serde_json::Value = put.json().await.unwrap();

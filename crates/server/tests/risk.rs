@@ -28,6 +28,13 @@ async fn preview(app: &TestApp, viewer: &Customer, payee: &Customer, lang: Optio
     response.json().await.unwrap()
 }
 
+async fn put_avatar(app: &TestApp, customer: &Customer, image: Vec<u8>) -> u16 {
+    let response = app.client.put(format!("{}/v1/me/avatar", app.base)).bearer_auth(&customer.token).body(image).send().await.unwrap();
+    let status = response.status().as_u16();
+    assert!(status < 500, "{}", response.text().await.unwrap());
+    status
+}
+
 async fn staff(app: &TestApp, role: Role) -> String {
     let phone = common::unique_phone();
     let parsed = recourse_domain::phone::Phone::parse(&phone).unwrap();
@@ -90,6 +97,40 @@ both_stores! {
         let other = app.customer_as(Some("李四"), "Alicia Cheng", 0).await;
         let seen = preview(&app, &alice, &other, None).await;
         assert_eq!(seen["risk"]["decision"], "allow", "{seen}");
+    }
+
+    async fn a_copied_avatar_is_caught_and_a_different_picture_is_not(app) {
+        let alice = app.customer_named(Some("王小明"), 100_000).await;
+        let friend = app.customer_named(Some("陈爱丽"), 0).await;
+        let photo = common::picture(7, 128);
+        assert_eq!(put_avatar(&app, &friend, photo.clone()).await, 200);
+        assert_eq!(app.transfer(&alice, &friend, 100, "f").await.status, 201);
+        // A stranger re-encodes and shrinks the friend's picture.
+        let impostor = app.customer_named(Some("张三"), 0).await;
+        assert_eq!(put_avatar(&app, &impostor, common::jpeg_copy(&photo, 96)).await, 200);
+        let seen = preview(&app, &alice, &impostor, None).await;
+        let warning = seen["warnings"].as_array().unwrap().iter().find(|w| w["code"] == "impersonation_suspected").expect("suspected").clone();
+        assert_eq!((warning["contact_id"].as_str(), warning["signals"].clone()), (Some(friend.id.as_str()), json!(["avatar"])), "{seen}");
+        assert!(warning["message"].as_str().unwrap().contains("头像"));
+        // Someone else's own picture is not suspected.
+        let other = app.customer_named(Some("李四"), 0).await;
+        assert_eq!(put_avatar(&app, &other, common::picture(8, 128)).await, 200);
+        assert_eq!(preview(&app, &alice, &other, None).await["risk"]["decision"], "allow");
+        // Nor is the friend themself.
+        assert!(!codes(&preview(&app, &alice, &friend, None).await["warnings"]).contains(&"impersonation_suspected".to_owned()));
+    }
+
+    async fn avatars_are_decoded_for_real(app) {
+        let customer = app.customer_named(None, 0).await;
+        let photo = common::picture(3, 64);
+        assert_eq!(put_avatar(&app, &customer, photo[..photo.len() / 2].to_vec()).await, 422, "truncated");
+        let mut garbage = photo.clone();
+        for byte in garbage.iter_mut().skip(40).step_by(3) {
+            *byte ^= 0x5a;
+        }
+        assert_eq!(put_avatar(&app, &customer, garbage).await, 422, "corrupt");
+        assert_eq!(put_avatar(&app, &customer, b"GIF89a\x01\x00\x01\x00".to_vec()).await, 422, "not a PNG, JPEG or WebP");
+        assert_eq!(put_avatar(&app, &customer, common::jpeg_copy(&photo, 80)).await, 200);
     }
 
     async fn ordinary_payments_are_not_nagged(app) {
@@ -211,4 +252,24 @@ both_stores! {
         assert_eq!(confirmed.status, 201, "{}", confirmed.body);
         assert_eq!(confirmed.body["status"], "completed");
     }
+}
+
+/// Pixels are limited before decoding (`limits.avatar_max_pixels`): too many is 413.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_avatar_with_too_many_pixels_is_refused_before_decoding() {
+    let mut config = recourse_service::config::ServiceConfig::for_tests();
+    config.limits.avatar_max_pixels = 10_000;
+    let app = common::spawn_app_with(common::StoreKind::Sqlite, config).await.unwrap();
+    let customer = app.customer_named(None, 0).await;
+    assert_eq!(put_avatar(&app, &customer, common::picture(1, 200)).await, 413);
+    assert_eq!(put_avatar(&app, &customer, common::picture(1, 90)).await, 200);
+    let registered = app.post("/v1/users", None, json!({"phone": common::unique_phone(), "password": common::PASSWORD, "nickname": "big",
+        "avatar_base64": base64_of(&common::picture(2, 200))})).await;
+    assert_eq!((registered.status.as_u16(), registered.code()), (413, "payload-too-large"));
+    app.finish().await;
+}
+
+fn base64_of(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }

@@ -44,6 +44,9 @@ pub struct Limits {
     pub request_body_max_bytes: usize,
     /// Largest avatar image accepted (bytes).
     pub avatar_max_bytes: usize,
+    /// Largest avatar image accepted (width × height), checked from the
+    /// image's header before it is decoded: no decompression bombs.
+    pub avatar_max_pixels: u64,
     /// Requests taking longer are answered 503.
     pub request_timeout_ms: u64,
     /// Nickname and avatar changes (together) a customer may make in 24 hours.
@@ -76,7 +79,8 @@ pub struct Limits {
 impl Limits {
     /// Refuse settings that would make the service misbehave.
     pub fn validate(&self) -> Result<(), String> {
-        let checks: [(bool, &str); 18] = [
+        let checks: [(bool, &str); 19] = [
+            ((64..=100_000_000).contains(&self.avatar_max_pixels), "limits.avatar_max_pixels must be 64 to 100000000"),
             (self.name_completion_threshold_fen >= 1, "limits.name_completion_threshold_fen must be at least 1"),
             ((1..=20).contains(&self.name_completion_attempts_max), "limits.name_completion_attempts_max must be 1 to 20"),
             ((60..=30 * 24 * 3600).contains(&self.name_completion_lock_seconds), "limits.name_completion_lock_seconds must be 60 s to 30 days"),
@@ -117,6 +121,7 @@ impl Default for Limits {
             session_ttl_seconds: 30 * 24 * 3600,
             request_body_max_bytes: 1024 * 1024,
             avatar_max_bytes: 512 * 1024,
+            avatar_max_pixels: 16_777_216,
             request_timeout_ms: 10_000,
             profile_changes_per_day: 10,
             login_failures_max: 5,

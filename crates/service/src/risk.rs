@@ -4,6 +4,7 @@
 //! their decisions.
 
 use recourse_domain::risk::{LookAlike, RiskDecision, RiskFacts, decide};
+use recourse_domain::avatar::{self, AvatarHash};
 use recourse_domain::{OperationId, UserId, lookalike};
 use recourse_store::{ReportDecided, ReportReason, ReportRecord, ReportStatus, UserRecord};
 
@@ -13,9 +14,9 @@ use crate::{Service, ServiceError};
 /// Transfer amounts looked at for `unusual_amount`.
 const RECENT_AMOUNTS: i64 = 20;
 
-/// Whether two stored avatar hashes are near copies (provisional: equal hashes).
+/// Whether two stored avatar hashes are near copies (`avatar::near_copy`).
 fn avatars_near_copies(a: [u64; 2], b: [u64; 2]) -> bool {
-    a == b
+    avatar::near_copy(&AvatarHash::from(a), &AvatarHash::from(b))
 }
 
 /// Why a block or report is refused.

@@ -9,6 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
+use recourse_domain::avatar::{self, AvatarError, AvatarLimits};
 use recourse_domain::card::CardNumber;
 use recourse_domain::identity::{IdNumber, IdNumberError, LegalName};
 use recourse_domain::phone::Phone;
@@ -74,8 +75,7 @@ pub async fn register(State(state): State<AppState>, ApiJson(request): ApiJson<R
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(encoded.trim())
                 .map_err(|_| ApiError::invalid("invalid-avatar", "avatar_base64 is not valid base64"))?;
-            let content_type = check_avatar(&state, &bytes)?;
-            Some(NewAvatar { content_type, image: bytes, hashes: None })
+            Some(parse_avatar(&state, bytes).await?)
         }
         None => None,
     };
@@ -152,25 +152,25 @@ pub async fn update_me(State(state): State<AppState>, caller: Caller, ApiJson(re
     Ok(Json(me_view(&state, caller.user.id).await?))
 }
 
-/// Recognise an image by its first bytes; the declared type is not trusted.
-fn sniff_image(bytes: &[u8]) -> Option<&'static str> {
-    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        Some("image/png")
-    } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        Some("image/jpeg")
-    } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
-        Some("image/webp")
-    } else {
-        None
+/// Parse an avatar upload: decoded for real under the byte and pixel limits
+/// (`recourse_domain::avatar`: PNG, JPEG or WebP; the pixel count is read
+/// from the header before any pixel is), and hashed for near-copy
+/// detection. Decoding runs on a blocking thread.
+async fn parse_avatar(state: &AppState, bytes: Vec<u8>) -> ApiResult<NewAvatar> {
+    let limits = AvatarLimits { max_bytes: state.config.limits.avatar_max_bytes, max_pixels: state.config.limits.avatar_max_pixels };
+    let (bytes, decoded) = tokio::task::spawn_blocking(move || {
+        let decoded = avatar::decode(&bytes, &limits).map(|decoded| (decoded.format(), avatar::hash(&decoded)));
+        (bytes, decoded)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    match decoded {
+        Ok((format, hash)) => Ok(NewAvatar { content_type: format.media_type(), image: bytes, hashes: Some(hash.into()) }),
+        Err(error @ (AvatarError::TooManyBytes { .. } | AvatarError::TooLarge { .. })) => {
+            Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Avatar too large", error.to_string()))
+        }
+        Err(error) => Err(ApiError::invalid("invalid-avatar", error.to_string())),
     }
-}
-
-/// Parse an avatar upload: within the size limit, and an image by its bytes.
-fn check_avatar(state: &AppState, bytes: &[u8]) -> ApiResult<&'static str> {
-    if bytes.len() > state.config.limits.avatar_max_bytes {
-        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Avatar too large", format!("an avatar is at most {} bytes", state.config.limits.avatar_max_bytes)));
-    }
-    sniff_image(bytes).ok_or_else(|| ApiError::invalid("invalid-avatar", "an avatar is a PNG, JPEG or WebP image"))
 }
 
 #[utoipa::path(put, path = "/v1/me/avatar", tag = "accounts", security(("bearer" = [])),
@@ -182,8 +182,8 @@ pub async fn put_avatar(State(state): State<AppState>, caller: Caller, body: Res
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Request body too large", rejection.body_text()),
         _ => ApiError::bad_request("malformed-request", rejection.body_text()),
     })?;
-    let content_type = check_avatar(&state, &body)?;
-    answer(state.change_avatar(&caller.user, NewAvatar { content_type, image: body.to_vec(), hashes: None }).await?)?;
+    let avatar = parse_avatar(&state, body.to_vec()).await?;
+    answer(state.change_avatar(&caller.user, avatar).await?)?;
     Ok(Json(me_view(&state, caller.user.id).await?))
 }
 

@@ -364,3 +364,42 @@ macro_rules! both_stores {
         }
     };
 }
+
+/// A picture no other seed draws: a smooth gradient with a few filled
+/// shapes (a "photo" enough for perceptual hashes), as PNG.
+pub fn picture(seed: u32, size: u32) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(12_345) | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        state
+    };
+    let (r0, g0, b0) = ((next() % 200) as f32, (next() % 200) as f32, (next() % 200) as f32);
+    let shapes: Vec<(f32, f32, f32, [u8; 3])> = (0..5)
+        .map(|_| ((next() % size) as f32, (next() % size) as f32, (size / 8 + next() % (size / 3)) as f32, [(next() % 256) as u8, (next() % 256) as u8, (next() % 256) as u8]))
+        .collect();
+    let image = image::RgbImage::from_fn(size, size, |x, y| {
+        let (fx, fy) = (x as f32 / size as f32, y as f32 / size as f32);
+        let mut pixel = [(r0 + 55.0 * fx) as u8, (g0 + 55.0 * fy) as u8, (b0 + 55.0 * (1.0 - fx)) as u8];
+        for (cx, cy, r, colour) in &shapes {
+            if (x as f32 - cx).powi(2) + (y as f32 - cy).powi(2) < r * r {
+                pixel = *colour;
+            }
+        }
+        image::Rgb(pixel)
+    });
+    encode(&image::DynamicImage::ImageRgb8(image), image::ImageFormat::Png)
+}
+
+/// `png` resized to `size` and re-encoded as JPEG: a near copy.
+pub fn jpeg_copy(png: &[u8], size: u32) -> Vec<u8> {
+    let image = image::load_from_memory(png).expect("a picture").resize_exact(size, size, image::imageops::FilterType::Triangle);
+    encode(&image, image::ImageFormat::Jpeg)
+}
+
+fn encode(image: &image::DynamicImage, format: image::ImageFormat) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut out, format).expect("encoding a picture");
+    out.into_inner()
+}
