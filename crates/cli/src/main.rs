@@ -162,7 +162,10 @@ async fn admin(settings: Settings, command: AdminCommand) -> anyhow::Result<()> 
         AdminCommand::EvalDetectors => {
             let nicknames = recourse_domain::lookalike::evaluate();
             println!("{nicknames}");
+            let avatars = recourse_domain::avatar::evaluate();
+            println!("{avatars}");
             anyhow::ensure!(nicknames.meets_targets(), "the look-alike nickname detector misses its targets");
+            anyhow::ensure!(avatars.recall >= 0.95 && avatars.false_alarm_rate <= 0.01, "the avatar near-copy detector misses its targets");
         }
         AdminCommand::Migrate => {
             let store = open_store(&settings).await?;

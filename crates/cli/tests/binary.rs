@@ -156,7 +156,7 @@ fn eval_detectors_prints_the_figures_and_meets_the_targets() {
     let output = Command::new(BINARY).args(["--data-dir", &dir.path().display().to_string(), "admin", "eval-detectors"]).output().unwrap();
     let printed = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{printed}\n{}", String::from_utf8_lossy(&output.stderr));
-    assert!(printed.contains("Look-alike nicknames") && printed.contains("precision"), "{printed}");
+    assert!(printed.contains("Look-alike nicknames") && printed.contains("Avatar near-copy detection") && printed.contains("precision"), "{printed}");
 }
 
 /// The README's first command: the demo serves seeded customers and staff.
