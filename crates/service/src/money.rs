@@ -117,7 +117,7 @@ impl Service {
     /// Pay someone: instantly, after a delay the payer can still revoke, or
     /// once the payee accepts.
     pub async fn create_transfer(&self, command: TransferCommand) -> Result<Outcome<TransferDetails>, ServiceError> {
-        let payee = self.resolve_payee(&command.payee).await?;
+        let (payee, facts) = self.resolve_payee_with_facts(&command.payer, &command.payee).await?.unzip();
         let arrival_text = command.arrival.map_or("", Arrival::as_str);
         let acceptance_text = if command.acceptance_required { "required" } else { "" };
         let hash = request_hash(&[
@@ -137,7 +137,8 @@ impl Service {
         };
         let answers = &command.answers;
         let amount_fen = checked.amount.fen();
-        let risk = self.risk_decision(&command.payer, &checked.payee, Some(amount_fen), answers.confirm_warnings, now_us).await?;
+        let facts = facts.ok_or_else(|| ServiceError::Internal("a checked payee has no facts".into()))?;
+        let risk = self.risk_decision(&command.payer, &checked.payee, facts, Some(amount_fen), answers.confirm_warnings, now_us).await?;
         let risk_asks = risk.decision == Decision::RequireNameCompletion;
         let steps_up = step_up(amount_fen, &self.config.limits.completion(), checked.payee.verified(), risk_asks) != StepUp::None;
         // A request that may be challenged or refused reads its key first:

@@ -12,7 +12,7 @@ use recourse_domain::risk::{Decision, Lang, RiskDecision};
 use recourse_domain::identity::LegalName;
 use recourse_domain::names;
 use recourse_domain::refusal::Refusal;
-use recourse_store::{AttemptRecorded, ContactRecord, PayeeRelation, UserRecord};
+use recourse_store::{AttemptRecorded, ContactRecord, PairFacts, PayeeKey, PayeeRelation, UserRecord};
 
 use crate::money::PayeeRef;
 use crate::{Service, ServiceError};
@@ -74,14 +74,25 @@ impl Service {
         })
     }
 
+    /// The payee `payee_ref` names, with the facts about `payer` paying
+    /// them (one read).
+    pub(crate) async fn resolve_payee_with_facts(&self, payer: &UserRecord, payee_ref: &PayeeRef) -> Result<Option<(UserRecord, PairFacts)>, ServiceError> {
+        let key = match payee_ref {
+            PayeeRef::Phone(phone) => PayeeKey::Phone(phone.as_str().to_owned()),
+            PayeeRef::Id(id) => PayeeKey::Id(*id),
+            PayeeRef::Unparsable(_) => return Ok(None),
+        };
+        Ok(self.store.payee_with_facts(payer.id, key).await?)
+    }
+
     /// Who `payee_ref` is, as `viewer` may see them before paying: `None`
     /// when no customer has that phone number or id.
     pub async fn preview_payee(&self, viewer: &UserRecord, payee_ref: &PayeeRef) -> Result<Option<PayeePreview>, ServiceError> {
-        let Some(payee) = payable(self.resolve_payee(payee_ref).await?) else {
+        let Some((payee, facts)) = self.resolve_payee_with_facts(viewer, payee_ref).await?.filter(|(payee, _)| !payee.role.is_staff()) else {
             return Ok(None);
         };
-        let relation = self.store.payee_relation(viewer.id, payee.id).await?;
-        let risk = self.risk_decision(viewer, &payee, None, false, self.clock.now_us()).await?;
+        let relation = PayeeRelation { is_contact: facts.is_contact, paid_before: facts.paid_before, paid_by: facts.paid_by };
+        let risk = self.risk_decision(viewer, &payee, facts, None, false, self.clock.now_us()).await?;
         Ok(Some(PayeePreview { payee, relation, risk }))
     }
 

@@ -6,7 +6,7 @@
 use recourse_domain::risk::{LookAlike, RiskDecision, RiskFacts, decide};
 use recourse_domain::avatar::{self, AvatarHash};
 use recourse_domain::{OperationId, UserId, lookalike};
-use recourse_store::{ReportDecided, ReportReason, ReportRecord, ReportStatus, UserRecord};
+use recourse_store::{PairFacts, ReportDecided, ReportReason, ReportRecord, ReportStatus, UserRecord};
 
 use crate::payees::payable;
 use crate::{Service, ServiceError};
@@ -58,9 +58,16 @@ impl Service {
 
     /// Decide about paying `payee` (`amount_fen`: `None` for a preview).
     /// `confirmed`: the payer resent with `confirm_warnings`.
-    pub(crate) async fn risk_decision(&self, payer: &UserRecord, payee: &UserRecord, amount_fen: Option<i64>, confirmed: bool, now_us: i64) -> Result<RiskDecision, ServiceError> {
+    pub(crate) async fn risk_decision(
+        &self,
+        payer: &UserRecord,
+        payee: &UserRecord,
+        pair: PairFacts,
+        amount_fen: Option<i64>,
+        confirmed: bool,
+        now_us: i64,
+    ) -> Result<RiskDecision, ServiceError> {
         let policy = &self.config.risk;
-        let pair = self.store.pair_facts(payer.id, payee.id).await?;
         // Someone the payer already knows is who they are: an impostor is a
         // stranger who looks like a contact.
         let look_alikes = if pair.is_contact || pair.paid_before { Vec::new() } else { self.look_alikes(payer, payee, pair.payee_avatar_hashes).await? };

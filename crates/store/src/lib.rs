@@ -28,7 +28,7 @@ use recourse_domain::{AccountId, UserId};
 use thiserror::Error;
 
 pub use payees::{AttemptRecorded, ContactRecord, PayeeRelation};
-pub use risk::{PairFacts, ReportDecided, ReportReason, ReportRecord, ReportStatus};
+pub use risk::{PairFacts, PayeeKey, ReportDecided, ReportReason, ReportRecord, ReportStatus};
 pub use records::*;
 use sql::{Dialect, Row, SqlConn, Val};
 

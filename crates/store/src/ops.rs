@@ -18,6 +18,8 @@ pub(crate) fn id(bytes: &[u8; 16]) -> Val {
     Val::Blob(bytes.to_vec())
 }
 
+/// How many columns [`USER_COLUMNS`] has.
+pub(crate) const USER_COLUMN_COUNT: usize = 15;
 pub(crate) const USER_COLUMNS: &str = "id, phone, password_hash, nickname, role, wallet_account_id, created_at, nickname_changed_at, \
      avatar_id, avatar_changed_at, verified_at, masked_name, id_last4, default_arrival, require_acceptance";
 

@@ -3,7 +3,8 @@
 
 use recourse_domain::{AccountId, UserId};
 
-use crate::ops::{hashes_from, id};
+use crate::ops::{USER_COLUMN_COUNT, USER_COLUMNS, hashes_from, id, user_from_row};
+use crate::records::UserRecord;
 use crate::sql::{Row, SqlConn, Val};
 use crate::{Store, StoreError};
 
@@ -11,6 +12,8 @@ use crate::{Store, StoreError};
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PairFacts {
     pub paid_before: bool,
+    /// The payee has paid the payer.
+    pub paid_by: bool,
     pub is_contact: bool,
     pub payee_blocked_payer: bool,
     /// Distinct customers with an open report on the payee.
@@ -118,45 +121,70 @@ fn load_report(conn: &mut dyn SqlConn, report: uuid::Uuid) -> Result<Option<Repo
     conn.query_opt(&format!("SELECT {REPORT_COLUMNS} FROM reports WHERE id = $1"), &[id(report.as_bytes())])?.map(|row| report_from_row(&row)).transpose()
 }
 
-/// One row of everything about a payer and a payee (one round trip).
-const PAIR_FACTS_SQL: &str = "SELECT \
-       EXISTS (SELECT 1 FROM payment_pairs WHERE payer_id = $1 AND payee_id = $2), \
-       EXISTS (SELECT 1 FROM payment_pairs WHERE payer_id = $2 AND payee_id = $1), \
-       (SELECT state FROM contacts WHERE owner_id = $1 AND contact_id = $2), \
-       EXISTS (SELECT 1 FROM blocks WHERE blocker_id = $2 AND blocked_id = $1), \
-       (SELECT count(DISTINCT reporter_id) FROM reports WHERE subject_id = $2 AND status = 'open'), \
-       (SELECT count(*) FROM reports WHERE subject_id = $2 AND status = 'confirmed'), \
-       (SELECT a.hash_a FROM users u JOIN avatars a ON a.id = u.avatar_id WHERE u.id = $2), \
-       (SELECT a.hash_b FROM users u JOIN avatars a ON a.id = u.avatar_id WHERE u.id = $2)";
+/// The facts about a payer (`$1`) and the user of the row (`users`), as
+/// columns appended to that user's row: one round trip reads the payee and
+/// everything the risk decision needs about them.
+const PAIR_FACTS_COLUMNS: &str = "\
+       EXISTS (SELECT 1 FROM payment_pairs p WHERE p.payer_id = $1 AND p.payee_id = users.id), \
+       EXISTS (SELECT 1 FROM payment_pairs p WHERE p.payer_id = users.id AND p.payee_id = $1), \
+       (SELECT c.state FROM contacts c WHERE c.owner_id = $1 AND c.contact_id = users.id), \
+       EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = users.id AND b.blocked_id = $1), \
+       (SELECT count(DISTINCT r.reporter_id) FROM reports r WHERE r.subject_id = users.id AND r.status = 'open'), \
+       (SELECT count(*) FROM reports r WHERE r.subject_id = users.id AND r.status = 'confirmed'), \
+       (SELECT a.hash_a FROM avatars a WHERE a.id = users.avatar_id), \
+       (SELECT a.hash_b FROM avatars a WHERE a.id = users.avatar_id)";
+
+static PAYEE_BY_ID_WITH_FACTS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("SELECT {USER_COLUMNS}, {PAIR_FACTS_COLUMNS} FROM users WHERE users.id = $2"));
+static PAYEE_BY_PHONE_WITH_FACTS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("SELECT {USER_COLUMNS}, {PAIR_FACTS_COLUMNS} FROM users WHERE users.phone = $2"));
+
+/// How a payer named the payee.
+#[derive(Clone, Debug)]
+pub enum PayeeKey {
+    Id(UserId),
+    Phone(String),
+}
 
 impl Store {
-    /// The facts about paying `payee`, from `payer`'s side.
-    pub async fn pair_facts(&self, payer: UserId, payee: UserId) -> Result<PairFacts, StoreError> {
-        let row = self.read_row(PAIR_FACTS_SQL, vec![id(payer.as_bytes()), id(payee.as_bytes())]).await?.ok_or_else(|| StoreError::corrupt("no facts row"))?;
-        let (paid, paid_by, state) = (row.i64(0)? != 0, row.i64(1)? != 0, row.opt_text(2)?);
+    /// The payee a payer named, with the facts about paying them, in one
+    /// round trip (on PostgreSQL an async, pipelined read).
+    pub async fn payee_with_facts(&self, payer: UserId, payee: PayeeKey) -> Result<Option<(UserRecord, PairFacts)>, StoreError> {
+        let (sql, key) = match payee {
+            PayeeKey::Id(user) => (PAYEE_BY_ID_WITH_FACTS.as_str(), id(user.as_bytes())),
+            PayeeKey::Phone(phone) => (PAYEE_BY_PHONE_WITH_FACTS.as_str(), Val::Text(phone)),
+        };
+        let Some(row) = self.read_row(sql, vec![id(payer.as_bytes()), key]).await? else {
+            return Ok(None);
+        };
+        let user = user_from_row(&row)?;
+        let at = USER_COLUMN_COUNT;
+        let (paid, paid_by, state) = (row.i64(at)? != 0, row.i64(at + 1)? != 0, row.opt_text(at + 2)?);
         let is_contact = match state.as_deref() {
             Some("added") => true,
             Some(_) => false,
             None => paid || paid_by,
         };
-        let markers = row.i64(5)?;
-        let markers_confirmed_at_us = if markers > 0 {
+        let subject = user.id;
+        let markers_confirmed_at_us = if row.i64(at + 5)? > 0 {
             self.read(move |conn| {
-                let rows = conn.query("SELECT decided_at FROM reports WHERE subject_id = $1 AND status = 'confirmed'", &[id(payee.as_bytes())])?;
+                let rows = conn.query("SELECT decided_at FROM reports WHERE subject_id = $1 AND status = 'confirmed'", &[id(subject.as_bytes())])?;
                 rows.iter().map(|row| row.i64(0)).collect::<Result<Vec<_>, _>>()
             })
             .await?
         } else {
             Vec::new()
         };
-        Ok(PairFacts {
+        let facts = PairFacts {
             paid_before: paid,
+            paid_by,
             is_contact,
-            payee_blocked_payer: row.i64(3)? != 0,
-            open_reports: u32::try_from(row.i64(4)?).unwrap_or(u32::MAX),
+            payee_blocked_payer: row.i64(at + 3)? != 0,
+            open_reports: u32::try_from(row.i64(at + 4)?).unwrap_or(u32::MAX),
             markers_confirmed_at_us,
-            payee_avatar_hashes: hashes_from(row.opt_i64(6)?, row.opt_i64(7)?),
-        })
+            payee_avatar_hashes: hashes_from(row.opt_i64(at + 6)?, row.opt_i64(at + 7)?),
+        };
+        Ok(Some((user, facts)))
     }
 
     /// The payer's last `limit` transfer amounts out of `wallet` (fen, newest first).
@@ -275,5 +303,13 @@ impl Store {
             })
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_user_column_count_is_right() {
+        assert_eq!(crate::ops::USER_COLUMNS.split(',').count(), crate::ops::USER_COLUMN_COUNT);
     }
 }
