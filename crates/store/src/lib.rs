@@ -255,6 +255,15 @@ impl Store {
         }
     }
 
+    /// Every row of `sql`, like [`Store::read_row`]: async and pipelined on
+    /// PostgreSQL, inline on SQLite.
+    pub(crate) async fn read_rows(&self, sql: &'static str, params: Vec<Val>) -> Result<Vec<Row>, StoreError> {
+        match &self.inner.async_reads {
+            Some(reads) => reads.query(sql, &params).await,
+            None => self.read(move |conn| conn.query(sql, &params)).await,
+        }
+    }
+
     /// Run `work` on a read connection on a blocking thread, whatever the
     /// store: for long reads (the ledger audit scans the whole journal).
     pub(crate) async fn read_blocking<T, F>(&self, work: F) -> Result<T, StoreError>

@@ -212,6 +212,15 @@ impl AsyncReads {
 
     /// At most one row of a prepared, cached statement.
     pub async fn query_opt(&self, sql: &'static str, params: &[Val]) -> Result<Option<Row>, StoreError> {
+        let mut rows = self.query(sql, params).await?;
+        if rows.len() > 1 {
+            return Err(StoreError::corrupt(format!("expected at most one row, found {}", rows.len())));
+        }
+        Ok(rows.pop())
+    }
+
+    /// Every row of a prepared, cached statement.
+    pub async fn query(&self, sql: &'static str, params: &[Val]) -> Result<Vec<Row>, StoreError> {
         let connection = self.client().await?;
         let cached = connection.statements.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(sql).cloned();
         let statement = match cached {
@@ -223,10 +232,6 @@ impl AsyncReads {
             }
         };
         let rows = connection.client.query(&statement, &params_of(params)).await.map_err(|e| db_error("query", e))?;
-        let mut rows = rows_of(&rows)?;
-        if rows.len() > 1 {
-            return Err(StoreError::corrupt(format!("expected at most one row, found {}", rows.len())));
-        }
-        Ok(rows.pop())
+        rows_of(&rows)
     }
 }

@@ -139,6 +139,22 @@ static PAYEE_BY_ID_WITH_FACTS: std::sync::LazyLock<String> =
 static PAYEE_BY_PHONE_WITH_FACTS: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| format!("SELECT {USER_COLUMNS}, {PAIR_FACTS_COLUMNS} FROM users WHERE users.phone = $2"));
 
+const CONTACTS_WITH_NICKNAME_KEY: &str = "SELECT u.id FROM users u WHERE u.nickname_key = $3 AND u.id <> $2 \
+       AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = $1 AND c.contact_id = u.id AND c.state = 'removed') \
+       AND (EXISTS (SELECT 1 FROM payment_pairs p WHERE p.payer_id = $1 AND p.payee_id = u.id) \
+            OR EXISTS (SELECT 1 FROM payment_pairs p WHERE p.payer_id = u.id AND p.payee_id = $1) \
+            OR EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = $1 AND c.contact_id = u.id AND c.state = 'added')) \
+     LIMIT $4";
+
+const CONTACT_AVATAR_HASHES: &str = "WITH related AS ( \
+         SELECT payee_id AS other FROM payment_pairs WHERE payer_id = $1 \
+         UNION SELECT payer_id FROM payment_pairs WHERE payee_id = $1 \
+         UNION SELECT contact_id FROM contacts WHERE owner_id = $1 AND state = 'added') \
+     SELECT u.id, a.hash_a, a.hash_b FROM related r JOIN users u ON u.id = r.other JOIN avatars a ON a.id = u.avatar_id \
+     WHERE r.other <> $2 AND a.hash_a IS NOT NULL AND a.hash_b IS NOT NULL \
+       AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = $1 AND c.contact_id = r.other AND c.state = 'removed') \
+     LIMIT $3";
+
 /// How a payer named the payee.
 #[derive(Clone, Debug)]
 pub enum PayeeKey {
@@ -204,44 +220,20 @@ impl Store {
     /// `lookalike::match_text`): an index lookup of everyone with that key,
     /// then the relation of each of those few to the payer.
     pub async fn contacts_with_nickname_key(&self, payer: UserId, payee: UserId, nickname_key: String) -> Result<Vec<UserId>, StoreError> {
-        self.read(move |conn| {
-            let rows = conn.query(
-                "SELECT u.id FROM users u WHERE u.nickname_key = $3 AND u.id <> $2 \
-                   AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = $1 AND c.contact_id = u.id AND c.state = 'removed') \
-                   AND (EXISTS (SELECT 1 FROM payment_pairs p WHERE p.payer_id = $1 AND p.payee_id = u.id) \
-                        OR EXISTS (SELECT 1 FROM payment_pairs p WHERE p.payer_id = u.id AND p.payee_id = $1) \
-                        OR EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = $1 AND c.contact_id = u.id AND c.state = 'added')) \
-                 LIMIT $4",
-                &[id(payer.as_bytes()), id(payee.as_bytes()), nickname_key.into(), crate::payees::CONTACTS_MAX.into()],
-            )?;
-            rows.iter().map(|row| Ok(UserId::from_bytes(row.id16(0)?))).collect()
-        })
-        .await
+        let rows = self.read_rows(CONTACTS_WITH_NICKNAME_KEY, vec![id(payer.as_bytes()), id(payee.as_bytes()), nickname_key.into(), crate::payees::CONTACTS_MAX.into()]).await?;
+        rows.iter().map(|row| Ok(UserId::from_bytes(row.id16(0)?))).collect()
     }
 
     /// The payer's contacts (as above) other than `payee` that have an
     /// avatar, with its hashes: what the avatar comparison reads.
     pub async fn contact_avatar_hashes(&self, payer: UserId, payee: UserId) -> Result<Vec<(UserId, [u64; 2])>, StoreError> {
-        self.read(move |conn| {
-            let rows = conn.query(
-                "WITH related AS ( \
-                     SELECT payee_id AS other FROM payment_pairs WHERE payer_id = $1 \
-                     UNION SELECT payer_id FROM payment_pairs WHERE payee_id = $1 \
-                     UNION SELECT contact_id FROM contacts WHERE owner_id = $1 AND state = 'added') \
-                 SELECT u.id, a.hash_a, a.hash_b FROM related r JOIN users u ON u.id = r.other JOIN avatars a ON a.id = u.avatar_id \
-                 WHERE r.other <> $2 AND a.hash_a IS NOT NULL AND a.hash_b IS NOT NULL \
-                   AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = $1 AND c.contact_id = r.other AND c.state = 'removed') \
-                 LIMIT $3",
-                &[id(payer.as_bytes()), id(payee.as_bytes()), crate::payees::CONTACTS_MAX.into()],
-            )?;
-            rows.iter()
-                .filter_map(|row| {
-                    let hashes = hashes_from(row.opt_i64(1).ok()?, row.opt_i64(2).ok()?)?;
-                    Some(row.id16(0).map(|user| (UserId::from_bytes(user), hashes)))
-                })
-                .collect()
-        })
-        .await
+        let rows = self.read_rows(CONTACT_AVATAR_HASHES, vec![id(payer.as_bytes()), id(payee.as_bytes()), crate::payees::CONTACTS_MAX.into()]).await?;
+        rows.iter()
+            .filter_map(|row| {
+                let hashes = hashes_from(row.opt_i64(1).ok()?, row.opt_i64(2).ok()?)?;
+                Some(row.id16(0).map(|user| (UserId::from_bytes(user), hashes)))
+            })
+            .collect()
     }
 
     /// `blocker` blocks `blocked` (again: nothing changes).
