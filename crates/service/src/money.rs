@@ -13,10 +13,15 @@
 //! 8. confirmation of payee (transfers; `payees.rs`): at or above the
 //!    threshold, masked-name completion (or, to an unverified payee, the
 //!    explicit confirmation); then the typed-name check if the request
-//!    carries `expected_name`. A request that asks for any of these reads
-//!    its idempotency key first, so that a retry of a transfer that already
-//!    happened replays before any check and records no attempt;
-//! 9. available balance — inside the store transaction that moves the money.
+//!    carries `expected_name`. A request that asks for any of these, or
+//!    that the risk decision does not plainly allow, reads its idempotency
+//!    key first, so that a retry of a transfer that already happened
+//!    replays before any check and records no attempt;
+//! 9. the risk decision (`risk.rs`; decided from facts read with the payee,
+//!    before step 8 so that it can ask for name completion, and acted on
+//!    here): `block` refuses, `warn` asks for `confirm_warnings`, `delay`
+//!    makes the transfer a delayed one;
+//! 10. available balance — inside the store transaction that moves the money.
 //!
 //! (Authentication, the key's presence and the body's shape come first, at
 //! the HTTP edge.) A refusal is an `Outcome::Refused` value: nothing moved,

@@ -87,7 +87,8 @@ impl Service {
             payee_profile_changed_at_us: nickname_changed.max(payee.avatar_changed_at_us),
             open_fraud_reports: pair.open_reports,
             fraud_markers_confirmed_at_us: pair.markers_confirmed_at_us,
-            payee_blocked_payer: pair.payee_blocked_payer,
+            // `blocked_payer`: the payee blocked the payer after being paid by them.
+            payee_blocked_payer: pair.payee_blocked_payer && pair.paid_before,
             payer_recent_amounts_fen,
         };
         let decision = decide(&facts, policy, confirmed);
