@@ -559,8 +559,14 @@ fn insert_avatar(conn: &mut dyn SqlConn, avatar: &Avatar) -> Result<(), StoreErr
         ],
     )?;
     conn.execute(
-        "UPDATE users SET avatar_id = $1, avatar_changed_at = $2 WHERE id = $3",
-        &[id(avatar.id.as_bytes()), avatar.created_at_us.into(), id(avatar.user.as_bytes())],
+        "UPDATE users SET avatar_id = $1, avatar_changed_at = $2, avatar_hash_a = $3, avatar_hash_b = $4 WHERE id = $5",
+        &[
+            id(avatar.id.as_bytes()),
+            avatar.created_at_us.into(),
+            avatar.hashes.map(|[a, _]| a.cast_signed()).into(),
+            avatar.hashes.map(|[_, b]| b.cast_signed()).into(),
+            id(avatar.user.as_bytes()),
+        ],
     )?;
     Ok(())
 }

@@ -117,6 +117,18 @@ fn report_from_row(row: &Row) -> Result<ReportRecord, StoreError> {
     })
 }
 
+/// Recount the report figures kept on the subject's row (in the report's transaction).
+fn refresh_report_counters(conn: &mut dyn SqlConn, subject: UserId) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE users SET \
+           open_reporters = (SELECT count(DISTINCT reporter_id) FROM reports WHERE subject_id = $1 AND status = 'open'), \
+           confirmed_reports = (SELECT count(*) FROM reports WHERE subject_id = $1 AND status = 'confirmed') \
+         WHERE id = $1",
+        &[id(subject.as_bytes())],
+    )?;
+    Ok(())
+}
+
 fn load_report(conn: &mut dyn SqlConn, report: uuid::Uuid) -> Result<Option<ReportRecord>, StoreError> {
     conn.query_opt(&format!("SELECT {REPORT_COLUMNS} FROM reports WHERE id = $1"), &[id(report.as_bytes())])?.map(|row| report_from_row(&row)).transpose()
 }
@@ -129,10 +141,7 @@ const PAIR_FACTS_COLUMNS: &str = "\
        EXISTS (SELECT 1 FROM payment_pairs p WHERE p.payer_id = users.id AND p.payee_id = $1), \
        (SELECT c.state FROM contacts c WHERE c.owner_id = $1 AND c.contact_id = users.id), \
        EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = users.id AND b.blocked_id = $1), \
-       (SELECT count(DISTINCT r.reporter_id) FROM reports r WHERE r.subject_id = users.id AND r.status = 'open'), \
-       (SELECT count(*) FROM reports r WHERE r.subject_id = users.id AND r.status = 'confirmed'), \
-       (SELECT a.hash_a FROM avatars a WHERE a.id = users.avatar_id), \
-       (SELECT a.hash_b FROM avatars a WHERE a.id = users.avatar_id)";
+       users.open_reporters, users.confirmed_reports, users.avatar_hash_a, users.avatar_hash_b";
 
 static PAYEE_BY_ID_WITH_FACTS: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| format!("SELECT {USER_COLUMNS}, {PAIR_FACTS_COLUMNS} FROM users WHERE users.id = $2"));
@@ -250,6 +259,7 @@ impl Store {
 
     pub async fn create_report(&self, report: ReportRecord) -> Result<ReportRecord, StoreError> {
         self.write(Vec::new(), move |conn| {
+            let subject = report.subject;
             conn.execute(
                 &format!("INSERT INTO reports ({REPORT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, NULL)"),
                 &[
@@ -263,6 +273,7 @@ impl Store {
                     report.created_at_us.into(),
                 ],
             )?;
+            refresh_report_counters(conn, subject)?;
             load_report(conn, report.id)?.ok_or_else(|| StoreError::corrupt("a report vanished inside its transaction"))
         })
         .await
@@ -290,7 +301,10 @@ impl Store {
             )?;
             Ok(match (changed, load_report(conn, report)?) {
                 (_, None) => ReportDecided::NotFound,
-                (1, Some(record)) => ReportDecided::Decided(record),
+                (1, Some(record)) => {
+                    refresh_report_counters(conn, record.subject)?;
+                    ReportDecided::Decided(record)
+                }
                 (_, Some(record)) => ReportDecided::AlreadyDecided(record),
             })
         })

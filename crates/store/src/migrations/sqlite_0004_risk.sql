@@ -40,3 +40,12 @@ ALTER TABLE avatars ADD COLUMN hash_b INTEGER;
 ALTER TABLE users ADD COLUMN nickname_key TEXT;
 -- Who else looks like this: an index lookup, not a scan of anyone's contacts.
 CREATE INDEX users_by_nickname_key ON users (nickname_key);
+
+-- What the risk decision reads about a payee, kept on the payee's row so
+-- that one index probe finds it with the payee (written with the report or
+-- the avatar that changes it): distinct customers with an open report,
+-- confirmed reports, and the current avatar's hashes.
+ALTER TABLE users ADD COLUMN open_reporters INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN confirmed_reports INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN avatar_hash_a INTEGER;
+ALTER TABLE users ADD COLUMN avatar_hash_b INTEGER;
