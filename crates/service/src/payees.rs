@@ -91,7 +91,7 @@ impl Service {
         let Some((payee, facts)) = self.resolve_payee_with_facts(viewer, payee_ref).await?.filter(|(payee, _)| !payee.role.is_staff()) else {
             return Ok(None);
         };
-        let relation = PayeeRelation { is_contact: facts.is_contact, paid_before: facts.paid_before, paid_by: facts.paid_by };
+        let relation = PayeeRelation::from(&facts);
         let risk = self.risk_decision(viewer, &payee, facts, None, false, self.clock.now_us()).await?;
         Ok(Some(PayeePreview { payee, relation, risk }))
     }

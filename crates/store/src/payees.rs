@@ -7,7 +7,7 @@
 use recourse_domain::confirmation::{AttemptCounts, CompletionLimits, Gate, NameCheckResult, after_wrong_answer, gate};
 use recourse_domain::{AccountId, UserId};
 
-use crate::ops::{USER_COLUMNS, hashes_from, id, user_from_row};
+use crate::ops::{USER_COLUMN_COUNT, USER_COLUMNS, id, user_from_row};
 use crate::records::UserRecord;
 use crate::sql::{Row, SqlConn, Val};
 use crate::{Store, StoreError};
@@ -36,8 +36,6 @@ pub struct ContactRecord {
     pub paid: bool,
     /// They paid the owner.
     pub paid_by: bool,
-    /// Their current avatar's perceptual hashes.
-    pub avatar_hashes: Option<[u64; 2]>,
 }
 
 /// What recording a masked-name answer did.
@@ -50,6 +48,31 @@ pub enum AttemptRecorded {
     Passed { attempts: u32 },
     /// A wrong answer was recorded; the gate after it.
     Wrong { after: Gate },
+}
+
+/// Who is on `$1`'s contact list, as the CTE `owner_contacts (other, paid,
+/// paid_by, added)`: the people `$1` paid, who paid `$1`, or whom `$1`
+/// added, except those `$1` removed. The one definition of a contact in SQL.
+pub(crate) const OWNER_CONTACTS_CTE: &str = "related AS ( \
+         SELECT payee_id AS other, 1 AS paid, 0 AS paid_by, 0 AS added FROM payment_pairs WHERE payer_id = $1 \
+         UNION ALL SELECT payer_id, 0, 1, 0 FROM payment_pairs WHERE payee_id = $1 \
+         UNION ALL SELECT contact_id, 0, 0, 1 FROM contacts WHERE owner_id = $1 AND state = 'added'), \
+     owner_contacts AS ( \
+         SELECT other, max(paid) AS paid, max(paid_by) AS paid_by, max(added) AS added FROM related r \
+         WHERE NOT EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = $1 AND c.contact_id = r.other AND c.state = 'removed') \
+         GROUP BY other)";
+
+static CONTACTS_OF_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH {OWNER_CONTACTS_CTE} SELECT {USER_COLUMNS}, added, paid, paid_by FROM owner_contacts JOIN users ON users.id = owner_contacts.other \
+         ORDER BY nickname, users.id LIMIT $2"
+    )
+});
+
+impl From<&crate::risk::PairFacts> for PayeeRelation {
+    fn from(facts: &crate::risk::PairFacts) -> Self {
+        PayeeRelation { is_contact: facts.is_contact, paid_before: facts.paid_before, paid_by: facts.paid_by }
+    }
 }
 
 /// Insert the pair unless it is known (inside a transfer's transaction).
@@ -88,52 +111,19 @@ fn attempt_counts(conn: &mut dyn SqlConn, payer: UserId, payee: UserId, limits: 
 
 impl Store {
     pub async fn payee_relation(&self, viewer: UserId, payee: UserId) -> Result<PayeeRelation, StoreError> {
-        self.read(move |conn| {
-            let row = conn.query_one(
-                "SELECT \
-                   EXISTS (SELECT 1 FROM payment_pairs WHERE payer_id = $1 AND payee_id = $2), \
-                   EXISTS (SELECT 1 FROM payment_pairs WHERE payer_id = $2 AND payee_id = $1), \
-                   (SELECT state FROM contacts WHERE owner_id = $1 AND contact_id = $2)",
-                &[id(viewer.as_bytes()), id(payee.as_bytes())],
-            )?;
-            let (paid, paid_by, state) = (row.i64(0)? != 0, row.i64(1)? != 0, row.opt_text(2)?);
-            let is_contact = match state.as_deref() {
-                Some("added") => true,
-                Some(_) => false,
-                None => paid || paid_by,
-            };
-            Ok(PayeeRelation { is_contact, paid_before: paid, paid_by })
-        })
-        .await
+        let facts = self.payee_with_facts(viewer, crate::risk::PayeeKey::Id(payee)).await?;
+        Ok(facts.map_or(PayeeRelation { is_contact: false, paid_before: false, paid_by: false }, |(_, facts)| PayeeRelation::from(&facts)))
     }
 
     /// The owner's contacts (added by hand, paid, or paid by, and not
     /// removed), by nickname; at most [`CONTACTS_MAX`].
     pub async fn contacts_of(&self, owner: UserId) -> Result<Vec<ContactRecord>, StoreError> {
         self.read(move |conn| {
-            let sql = format!(
-                "WITH related AS ( \
-                     SELECT payee_id AS other, 1 AS paid, 0 AS paid_by, 0 AS added FROM payment_pairs WHERE payer_id = $1 \
-                     UNION ALL SELECT payer_id, 0, 1, 0 FROM payment_pairs WHERE payee_id = $1 \
-                     UNION ALL SELECT contact_id, 0, 0, 1 FROM contacts WHERE owner_id = $1 AND state = 'added'), \
-                 flags AS (SELECT other, max(paid) AS paid, max(paid_by) AS paid_by, max(added) AS added FROM related GROUP BY other) \
-                 SELECT {USER_COLUMNS}, added, paid, paid_by, \
-                        (SELECT hash_a FROM avatars WHERE avatars.id = users.avatar_id), (SELECT hash_b FROM avatars WHERE avatars.id = users.avatar_id) \
-                 FROM flags JOIN users ON users.id = flags.other \
-                 WHERE NOT EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = $1 AND c.contact_id = flags.other AND c.state = 'removed') \
-                 ORDER BY nickname, users.id LIMIT $2"
-            );
-            let rows = conn.query(&sql, &[id(owner.as_bytes()), CONTACTS_MAX.into()])?;
+            let rows = conn.query(&CONTACTS_OF_SQL, &[id(owner.as_bytes()), CONTACTS_MAX.into()])?;
             rows.iter()
                 .map(|row| {
-                    let n = row.0.len();
-                    Ok(ContactRecord {
-                        user: user_from_row(row)?,
-                        added: row.i64(n - 5)? != 0,
-                        paid: row.i64(n - 4)? != 0,
-                        paid_by: row.i64(n - 3)? != 0,
-                        avatar_hashes: hashes_from(row.opt_i64(n - 2)?, row.opt_i64(n - 1)?),
-                    })
+                    let at = USER_COLUMN_COUNT;
+                    Ok(ContactRecord { user: user_from_row(row)?, added: row.i64(at)? != 0, paid: row.i64(at + 1)? != 0, paid_by: row.i64(at + 2)? != 0 })
                 })
                 .collect()
         })

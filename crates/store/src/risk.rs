@@ -3,6 +3,7 @@
 
 use recourse_domain::{AccountId, UserId};
 
+use crate::payees::OWNER_CONTACTS_CTE;
 use crate::ops::{USER_COLUMN_COUNT, USER_COLUMNS, hashes_from, id, user_from_row};
 use crate::records::UserRecord;
 use crate::sql::{Row, SqlConn, Val};
@@ -155,14 +156,12 @@ const CONTACTS_WITH_NICKNAME_KEY: &str = "SELECT u.id FROM users u WHERE u.nickn
             OR EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = $1 AND c.contact_id = u.id AND c.state = 'added')) \
      LIMIT $4";
 
-const CONTACT_AVATAR_HASHES: &str = "WITH related AS ( \
-         SELECT payee_id AS other FROM payment_pairs WHERE payer_id = $1 \
-         UNION SELECT payer_id FROM payment_pairs WHERE payee_id = $1 \
-         UNION SELECT contact_id FROM contacts WHERE owner_id = $1 AND state = 'added') \
-     SELECT u.id, a.hash_a, a.hash_b FROM related r JOIN users u ON u.id = r.other JOIN avatars a ON a.id = u.avatar_id \
-     WHERE r.other <> $2 AND a.hash_a IS NOT NULL AND a.hash_b IS NOT NULL \
-       AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.owner_id = $1 AND c.contact_id = r.other AND c.state = 'removed') \
-     LIMIT $3";
+static CONTACT_AVATAR_HASHES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH {OWNER_CONTACTS_CTE} SELECT users.id, users.avatar_hash_a, users.avatar_hash_b FROM owner_contacts JOIN users ON users.id = owner_contacts.other \
+         WHERE users.id <> $2 AND users.avatar_hash_a IS NOT NULL AND users.avatar_hash_b IS NOT NULL LIMIT $3"
+    )
+});
 
 /// How a payer named the payee.
 #[derive(Clone, Debug)]
@@ -236,7 +235,7 @@ impl Store {
     /// The payer's contacts (as above) other than `payee` that have an
     /// avatar, with its hashes: what the avatar comparison reads.
     pub async fn contact_avatar_hashes(&self, payer: UserId, payee: UserId) -> Result<Vec<(UserId, [u64; 2])>, StoreError> {
-        let rows = self.read_rows(CONTACT_AVATAR_HASHES, vec![id(payer.as_bytes()), id(payee.as_bytes()), crate::payees::CONTACTS_MAX.into()]).await?;
+        let rows = self.read_rows(&CONTACT_AVATAR_HASHES, vec![id(payer.as_bytes()), id(payee.as_bytes()), crate::payees::CONTACTS_MAX.into()]).await?;
         rows.iter()
             .filter_map(|row| {
                 let hashes = hashes_from(row.opt_i64(1).ok()?, row.opt_i64(2).ok()?)?;
