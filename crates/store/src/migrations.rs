@@ -6,10 +6,16 @@
 use crate::StoreError;
 use crate::sql::{Dialect, SqlConn, Val};
 
+/// A migration step written in Rust.
+type Step = fn(&mut dyn SqlConn) -> Result<(), StoreError>;
+
 struct Migration {
     version: i64,
     sqlite: &'static str,
     postgres: &'static str,
+    /// Work SQL cannot do (computing with the domain's rules), run after the
+    /// SQL in the same transaction.
+    then: Option<Step>,
 }
 
 const MIGRATIONS: &[Migration] = &[
@@ -17,21 +23,31 @@ const MIGRATIONS: &[Migration] = &[
         version: 1,
         sqlite: include_str!("migrations/sqlite_0001_core.sql"),
         postgres: include_str!("migrations/postgres_0001_core.sql"),
+        then: None,
     },
     Migration {
         version: 2,
         sqlite: include_str!("migrations/sqlite_0002_money_in_flight.sql"),
         postgres: include_str!("migrations/postgres_0002_money_in_flight.sql"),
+        then: None,
     },
     Migration {
         version: 3,
         sqlite: include_str!("migrations/sqlite_0003_confirmation_of_payee.sql"),
         postgres: include_str!("migrations/postgres_0003_confirmation_of_payee.sql"),
+        then: None,
     },
     Migration {
         version: 4,
         sqlite: include_str!("migrations/sqlite_0004_risk.sql"),
         postgres: include_str!("migrations/postgres_0004_risk.sql"),
+        then: None,
+    },
+    Migration {
+        version: 5,
+        sqlite: "",
+        postgres: "",
+        then: Some(crate::risk::backfill_look_alike_keys),
     },
 ];
 
@@ -66,7 +82,12 @@ fn apply(conn: &mut dyn SqlConn, migration: &Migration) -> Result<(), StoreError
         Dialect::Sqlite => migration.sqlite,
         Dialect::Postgres => migration.postgres,
     };
-    conn.batch(sql)?;
+    if !sql.is_empty() {
+        conn.batch(sql)?;
+    }
+    if let Some(then) = migration.then {
+        then(conn)?;
+    }
     // Migrations are recorded with wall time 0: the service clock is not
     // available at this layer, and the version is what matters.
     conn.execute("INSERT INTO schema_version (version, applied_at) VALUES ($1, 0)", &[Val::I64(migration.version)])?;

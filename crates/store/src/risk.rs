@@ -170,6 +170,35 @@ pub enum PayeeKey {
     Phone(String),
 }
 
+/// Migration 5: the look-alike keys of nicknames and the perceptual hashes
+/// of avatars stored before version 4 computed them, so that customers who
+/// never renamed or re-uploaded are compared too. A picture that does not
+/// decode (stored before avatars were decoded) keeps no hashes.
+pub(crate) fn backfill_look_alike_keys(conn: &mut dyn SqlConn) -> Result<(), StoreError> {
+    use recourse_domain::avatar::{self, AvatarLimits};
+    use recourse_domain::lookalike::match_text;
+    let nicknames = conn.query("SELECT id, nickname FROM users WHERE nickname_key IS NULL", &[])?;
+    for row in &nicknames {
+        if let Some(key) = match_text(&row.text(1)?) {
+            conn.execute("UPDATE users SET nickname_key = $1 WHERE id = $2", &[key.into(), id(&row.id16(0)?)])?;
+        }
+    }
+    // The default pixel limit of today's uploads; stored files passed the byte limit of their day.
+    let limits = AvatarLimits { max_bytes: usize::MAX, max_pixels: 16_777_216 };
+    let avatars = conn.query("SELECT id, image FROM avatars WHERE hash_a IS NULL", &[])?;
+    for row in &avatars {
+        let Ok(decoded) = avatar::decode(&row.blob(1)?, &limits) else { continue };
+        let [a, b]: [u64; 2] = avatar::hash(&decoded).into();
+        let (a, b, avatar) = (Val::I64(a.cast_signed()), Val::I64(b.cast_signed()), id(&row.id16(0)?));
+        conn.execute("UPDATE avatars SET hash_a = $1, hash_b = $2 WHERE id = $3", &[a.clone(), b.clone(), avatar.clone()])?;
+        conn.execute("UPDATE users SET avatar_hash_a = $1, avatar_hash_b = $2 WHERE avatar_id = $3", &[a, b, avatar])?;
+    }
+    if !nicknames.is_empty() || !avatars.is_empty() {
+        tracing::info!(nicknames = nicknames.len(), avatars = avatars.len(), "look-alike keys computed for profiles stored before them");
+    }
+    Ok(())
+}
+
 impl Store {
     /// The payee a payer named, with the facts about paying them, in one
     /// round trip (on PostgreSQL an async, pipelined read).

@@ -372,3 +372,47 @@ async fn payment_pairs_contacts_and_name_attempts() {
         finish(store, pg).await;
     }
 }
+
+/// Run SQL on a store's database from outside the store (as an older
+/// version of Recourse would have left it).
+fn raw_sql(kind: &str, dir: &tempfile::TempDir, pg: Option<&(String, String)>, sql: &str) {
+    match pg {
+        None => rusqlite::Connection::open(dir.path().join("recourse.db")).unwrap().execute_batch(sql).unwrap(),
+        Some((admin, name)) => {
+            let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+            tokio::task::block_in_place(|| postgres::Client::connect(&url, postgres::NoTls).unwrap().batch_execute(sql)).unwrap_or_else(|e| panic!("{kind}: {e}"));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profiles_stored_before_look_alike_keys_get_them_once() {
+    for (kind, store, pg, dir) in stores().await {
+        let (alice, bob) = (person(&store, 1, true).await, person(&store, 2, true).await);
+        store.update_profile(alice.user, ProfileChanges { nickname: Some("Alice Wang".into()), ..Default::default() }, 5).await.unwrap();
+        store.update_profile(bob.user, ProfileChanges { nickname: Some("Bob".into()), ..Default::default() }, 5).await.unwrap();
+        let mut png = Vec::new();
+        let picture = image::RgbImage::from_fn(64, 64, |x, y| image::Rgb([(x * 4) as u8, (y * 4) as u8, ((x * y) % 256) as u8]));
+        image::DynamicImage::ImageRgb8(picture).write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+        let avatar = |user| recourse_store::Avatar { id: uuid::Uuid::now_v7(), user, content_type: "image/png".into(), image: png.clone(), sha256: vec![0; 32], created_at_us: 6, hashes: None };
+        store.set_avatar(avatar(alice.user)).await.unwrap();
+        store.set_avatar(recourse_store::Avatar { image: b"not a picture".to_vec(), ..avatar(bob.user) }).await.unwrap();
+        drop(store);
+        // As version 4 left them: no keys, no hashes; version 5 not yet applied.
+        raw_sql(kind, &dir, pg.as_ref(), "UPDATE users SET nickname_key = NULL; DELETE FROM schema_version WHERE version = 5");
+        let backend = match &pg {
+            None => Backend::Sqlite { data_dir: dir.path().to_path_buf() },
+            Some((admin, name)) => Backend::Postgres { url: format!("{}/{name}", admin.rsplit_once('/').unwrap().0) },
+        };
+        let store = open(backend).await;
+        let alice_row = store.user(alice.user).await.unwrap().unwrap();
+        let key = recourse_domain::lookalike::match_text("Alice Wang").unwrap();
+        assert_eq!(store.contacts_with_nickname_key(bob.user, bob.user, key.clone()).await.unwrap(), Vec::<UserId>::new(), "{kind}: alice is no contact of bob yet");
+        store.add_contact(bob.user, alice.user, 7).await.unwrap();
+        assert_eq!(store.contacts_with_nickname_key(bob.user, bob.user, key).await.unwrap(), vec![alice.user], "{kind}: the backfilled key finds alice");
+        let hashes = store.contact_avatar_hashes(bob.user, bob.user).await.unwrap();
+        assert_eq!(hashes.len(), 1, "{kind}: alice's picture was hashed, bob's junk was not: {hashes:?}");
+        assert_eq!(hashes[0].0, alice_row.id, "{kind}");
+        finish(store, pg).await;
+    }
+}
