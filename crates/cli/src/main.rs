@@ -62,6 +62,9 @@ enum AdminCommand {
     },
     /// Replay the journal against every balance and check every ledger invariant.
     CheckLedger,
+    /// Check the audit log's keyed hash chain (needs the identity key):
+    /// exit 0 when intact, non-zero naming the first bad entry.
+    VerifyAudit,
     /// Create or upgrade the schema, then exit.
     Migrate,
     /// Print a fresh random identity-data key (64 hex characters).
@@ -176,6 +179,15 @@ async fn admin(settings: Settings, command: AdminCommand) -> anyhow::Result<()> 
             let report = store.audit().await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             anyhow::ensure!(report.is_sound(), "the ledger has {} problem(s)", report.problems.len());
+        }
+        AdminCommand::VerifyAudit => {
+            let key = settings.required_identity_key()?;
+            let store = open_store(&settings).await?;
+            let audit_key = recourse_service::vault::Vault::new(&key).audit_key();
+            match store.verify_audit(vec![audit_key]).await? {
+                recourse_store::AuditVerdict::Intact { entries } => println!("audit log intact: {entries} entries"),
+                recourse_store::AuditVerdict::Broken { seq, why } => anyhow::bail!("audit log broken at entry {seq}: {why}"),
+            }
         }
         AdminCommand::CreateStaff { role, phone, password, nickname } => {
             let role = Role::parse(&role).context("role")?;

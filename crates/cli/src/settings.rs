@@ -64,6 +64,8 @@ pub struct Settings {
     pub limits: Limits,
     /// The risk decision's rules and weights (`[risk]`).
     pub risk: RiskPolicy,
+    /// Claims: deadlines, holds, compensation, tracing (`[claims]`).
+    pub claims: recourse_domain::claim::ClaimsPolicy,
     pub password_hashing: PasswordHashing,
     pub store: StoreSettings,
     /// How often each `serve` process looks for due arrivals and expiries.
@@ -81,6 +83,7 @@ impl Default for Settings {
             log_format: "json".into(),
             limits: Limits::default(),
             risk: RiskPolicy::default(),
+            claims: recourse_domain::claim::ClaimsPolicy::default(),
             password_hashing: PasswordHashing::default(),
             store: StoreSettings::default(),
             scheduler_interval_ms: 1000,
@@ -130,6 +133,7 @@ impl Settings {
         ServiceConfig {
             limits: self.limits.clone(),
             risk: self.risk.clone(),
+            claims: self.claims.clone(),
             password_hashing: self.password_hashing.clone(),
             identity_key,
             test_clock,

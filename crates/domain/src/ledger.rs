@@ -29,6 +29,9 @@ pub enum AccountKind {
     Wallet,
     /// Money held at partner banks for top-ups and withdrawals.
     BankSettlement,
+    /// The operator's money paid to claimants for late claims (goes
+    /// negative by what was paid).
+    Compensation,
 }
 
 impl AccountKind {
@@ -36,12 +39,14 @@ impl AccountKind {
         match self {
             AccountKind::Wallet => "wallet",
             AccountKind::BankSettlement => "bank_settlement",
+            AccountKind::Compensation => "compensation",
         }
     }
     pub fn parse(s: &str) -> Option<AccountKind> {
         match s {
             "wallet" => Some(AccountKind::Wallet),
             "bank_settlement" => Some(AccountKind::BankSettlement),
+            "compensation" => Some(AccountKind::Compensation),
             _ => None,
         }
     }
@@ -58,6 +63,13 @@ pub enum OperationKind {
     Transfer,
     Topup,
     Withdrawal,
+    /// Money held on an account for a claim (a reserve to the claimant),
+    /// and how that hold ends: settled to the claimant or released.
+    ClaimHold,
+    /// Money a payee (or an agent's decision) sends back to a claimant.
+    ClaimReturn,
+    /// A day's compensation for a claim past its deadline.
+    Compensation,
 }
 
 impl OperationKind {
@@ -66,6 +78,9 @@ impl OperationKind {
             OperationKind::Transfer => "transfer",
             OperationKind::Topup => "topup",
             OperationKind::Withdrawal => "withdrawal",
+            OperationKind::ClaimHold => "claim_hold",
+            OperationKind::ClaimReturn => "claim_return",
+            OperationKind::Compensation => "compensation",
         }
     }
     pub fn parse(s: &str) -> Option<OperationKind> {
@@ -73,6 +88,9 @@ impl OperationKind {
             "transfer" => Some(OperationKind::Transfer),
             "topup" => Some(OperationKind::Topup),
             "withdrawal" => Some(OperationKind::Withdrawal),
+            "claim_hold" => Some(OperationKind::ClaimHold),
+            "claim_return" => Some(OperationKind::ClaimReturn),
+            "compensation" => Some(OperationKind::Compensation),
             _ => None,
         }
     }

@@ -9,6 +9,7 @@
 
 pub mod avatar;
 pub mod card;
+pub mod claim;
 pub mod confirmation;
 pub mod hash_index;
 pub mod ids;
@@ -22,6 +23,7 @@ pub mod refusal;
 pub mod risk;
 pub mod role;
 pub mod text;
+pub mod trace;
 pub mod transfer;
 
 pub use ids::{AccountId, CardId, HoldId, OperationId, UserId};

@@ -116,6 +116,18 @@ impl Lang {
         }
         best.map_or(Lang::Zh, |(_, lang)| lang)
     }
+
+    /// A customer's stored language setting: `zh-CN` or `en`.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh-CN",
+            Lang::En => "en",
+        }
+    }
+
+    pub fn from_tag(tag: &str) -> Option<Lang> {
+        [Lang::Zh, Lang::En].into_iter().find(|lang| lang.tag() == tag)
+    }
 }
 
 /// What each reason does, and the thresholds that raise them: the `[risk]`

@@ -281,9 +281,9 @@ pub fn next_status(from: TransferStatus, event: TransferEvent) -> Result<Transfe
         (S::AwaitingAcceptance, E::Decline) => S::Declined,
         (S::AwaitingAcceptance, E::Revoke) => S::Revoked,
         (S::AwaitingAcceptance, E::Expire) => S::ExpiredRefunded,
-        // `completed → returned` arrives with claims, together with the
-        // return operation that moves the money back; until then it is not
-        // a transition anyone can make.
+        // A claim got the whole amount back (`claim_return_step`); the
+        // money moved in the claim's own operations.
+        (S::Completed, E::Return) => S::Returned,
         _ => return Err(IllegalTransition { from, event }),
     };
     Ok(to)
@@ -319,6 +319,15 @@ pub fn decide(current: TransferStatus, last_event: TransferEvent, event: Transfe
     }
     let to = next_status(current, event)?;
     Ok(Step::Move { to, ledger: ledger_step(current, to) })
+}
+
+/// A claim on a completed transfer got the whole amount back: the transfer
+/// becomes `returned`. No one asks for this directly (`decide` refuses it);
+/// the money came back in the claim's own ledger operations, so the step
+/// moves none.
+pub fn claim_return_step(current: TransferStatus) -> Result<Step, IllegalTransition> {
+    let to = next_status(current, TransferEvent::Return)?;
+    Ok(Step::Move { to, ledger: None })
 }
 
 fn may_anyone_request(event: TransferEvent) -> bool {

@@ -70,7 +70,7 @@ pub fn app_state_with_provider(store: Store, config: ServiceConfig, identity_pro
 
 /// The documented API routes, and the OpenAPI document that describes them.
 fn api_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    use api::{accounts, money, payees, risk, system};
+    use api::{accounts, claims, money, payees, risk, system};
     let mut router = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(system::healthz))
         .routes(routes!(system::metrics))
@@ -98,7 +98,21 @@ fn api_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
         .routes(routes!(risk::report))
         .routes(routes!(risk::staff_reports))
         .routes(routes!(risk::confirm_report))
-        .routes(routes!(risk::dismiss_report));
+        .routes(routes!(risk::dismiss_report))
+        .routes(routes!(claims::file_claim, claims::my_claims))
+        .routes(routes!(claims::get_claim))
+        .routes(routes!(claims::return_claim))
+        .routes(routes!(claims::contest_claim))
+        .routes(routes!(claims::staff_claims))
+        .routes(routes!(claims::take_claim))
+        .routes(routes!(claims::note_claim))
+        .routes(routes!(claims::message_claim))
+        .routes(routes!(claims::hold_claim))
+        .routes(routes!(claims::extend_hold))
+        .routes(routes!(claims::release_hold))
+        .routes(routes!(claims::decide_claim))
+        .routes(routes!(claims::notifications))
+        .routes(routes!(claims::read_notification));
     if state.clock.is_test_clock() {
         router = router.routes(routes!(system::advance_clock));
     }

@@ -21,6 +21,7 @@ use utoipa::{Modify, OpenApi};
         (name = "money", description = "Top-ups, withdrawals and transfers"),
         (name = "payees", description = "Confirmation of payee: preview, typed-name check, contacts"),
         (name = "risk", description = "Impersonation and fraud: blocks, reports, and staff decisions on reports"),
+        (name = "claims", description = "Help after the fact: claims, the payee's one-click return, holds, the agents' console, and the notification inbox"),
         (name = "system", description = "Health, metrics and test support"),
     )
 )]

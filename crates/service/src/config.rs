@@ -160,6 +160,9 @@ pub struct ServiceConfig {
     pub time_zone: String,
     /// The risk decision's rules (`[risk]`).
     pub risk: recourse_domain::risk::RiskPolicy,
+    /// Claims: filing window, payee answer time, holds, service levels,
+    /// compensation, tracing (`[claims]`).
+    pub claims: recourse_domain::claim::ClaimsPolicy,
     /// How often each process's scheduler looks for due work (arrivals,
     /// expiries). Due times live in the store, so this only bounds how late
     /// an action can run, never whether it runs.
@@ -176,6 +179,7 @@ impl ServiceConfig {
             test_clock: true,
             time_zone: "Asia/Shanghai".into(),
             risk: recourse_domain::risk::RiskPolicy::default(),
+            claims: recourse_domain::claim::ClaimsPolicy::default(),
             scheduler_interval_ms: 1000,
         }
     }

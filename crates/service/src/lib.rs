@@ -23,6 +23,7 @@
 //!   [`identity_provider`]: confirmation of identities; [`config`]: settings.
 
 pub mod accounts;
+pub mod claims;
 pub mod clock;
 pub mod config;
 pub mod identity_provider;
@@ -77,6 +78,7 @@ impl Service {
     pub fn with_provider(store: Store, config: ServiceConfig, identity_provider: Arc<dyn IdentityProvider>) -> Result<Service, String> {
         config.limits.validate().map_err(|problem| format!("invalid settings: {problem}"))?;
         config.risk.validate().map_err(|problem| format!("invalid settings: {problem}"))?;
+        config.claims.validate().map_err(|problem| format!("invalid settings: {problem}"))?;
         if !(10..=3_600_000).contains(&config.scheduler_interval_ms) {
             return Err("invalid settings: scheduler_interval_ms must be 10 ms to an hour".into());
         }

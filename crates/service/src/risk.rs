@@ -159,7 +159,7 @@ impl Service {
     /// Staff confirm (a fraud marker on the account) or dismiss a report.
     pub async fn decide_report(&self, staff: &UserRecord, report: uuid::Uuid, confirm: bool, note: String) -> Result<ReportDecided, ServiceError> {
         let to = if confirm { ReportStatus::Confirmed } else { ReportStatus::Dismissed };
-        let decided = self.store.decide_report(report, to, staff.id, note, self.clock.now_us()).await?;
+        let decided = self.store.decide_report(report, to, staff.id, note, self.vault.audit_key(), self.clock.now_us()).await?;
         if let ReportDecided::Decided(record) = &decided {
             tracing::info!(report = %record.id, staff = %staff.id, status = to.as_str(), "report decided");
         }

@@ -86,7 +86,41 @@ pub async fn run_due(service: &Service) -> Result<u64, ServiceError> {
             break;
         }
     }
+    moved += run_claims_due(service).await?;
     Ok(moved)
+}
+
+/// Claims' deadlines: the payee's answer window, service levels,
+/// compensation for each day past the resolution deadline, hold expiries.
+/// One at a time (they are few, and each may move money).
+async fn run_claims_due(service: &Service) -> Result<u64, ServiceError> {
+    let mut done = 0;
+    let per_day_fen = service.config.claims.compensation_fen_per_day;
+    for _ in 0..ROUNDS_MAX {
+        let now_us = service.clock.now_us();
+        let due = service.store.due_claim_work(now_us, DUE_BATCH_MAX).await?;
+        if due.is_empty() {
+            break;
+        }
+        let read = due.len();
+        for (subject, what) in due {
+            match service.store.run_claim_due(subject, what, per_day_fen, now_us).await {
+                Ok(true) => {
+                    done += 1;
+                    metrics::counter!("recourse_scheduled_claim_work_total", "event" => what.as_str()).increment(1);
+                }
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::warn!(%subject, event = what.as_str(), %error, "due claim work failed; it stays due");
+                    return Err(error.into());
+                }
+            }
+        }
+        if read < DUE_BATCH_MAX as usize {
+            break;
+        }
+    }
+    Ok(done)
 }
 
 /// Run the scheduler until `shutdown` turns true (or its sender is gone).

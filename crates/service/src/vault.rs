@@ -31,6 +31,7 @@ pub enum VaultError {
 pub struct Vault {
     cipher: Aes256Gcm,
     index_key: [u8; 32],
+    audit_key: [u8; 32],
 }
 
 impl std::fmt::Debug for Vault {
@@ -92,7 +93,7 @@ impl Vault {
     pub fn new(master: &[u8; 32]) -> Vault {
         let encryption_key = derive(master, "recourse/identity-encryption/v1");
         let cipher = <Aes256Gcm as KeyInit>::new_from_slice(&encryption_key).expect("32-byte key");
-        Vault { cipher, index_key: derive(master, "recourse/blind-index/v1") }
+        Vault { cipher, index_key: derive(master, "recourse/blind-index/v1"), audit_key: derive(master, "recourse/audit-log/v1") }
     }
 
     pub fn encrypt(&self, slot: Slot<'_>, plaintext: &str) -> Vec<u8> {
@@ -125,6 +126,15 @@ impl Vault {
         let aad = slot.associated_data();
         let plaintext = self.cipher.decrypt(&nonce, Payload { msg: ciphertext, aad: &aad }).map_err(|_| VaultError::Decrypt)?;
         String::from_utf8(plaintext).map_err(|_| VaultError::Decrypt)
+    }
+
+    /// The audit log's chain key, derived from the identity key (which the
+    /// database never holds), and its id: the first 8 bytes of its SHA-256.
+    pub fn audit_key(&self) -> recourse_store::AuditKey {
+        use sha2::Digest;
+        let digest = Sha256::digest(self.audit_key);
+        let id = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        recourse_store::AuditKey { id, key: self.audit_key }
     }
 
     /// A keyed hash for equality lookups ("which accounts share this identity

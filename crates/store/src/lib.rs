@@ -10,6 +10,8 @@
 //! row and its idempotency record are written in one transaction, and a caller
 //! is answered only after that transaction is durable.
 
+pub mod audit;
+pub mod claims;
 mod migrations;
 pub mod ops;
 pub mod payees;
@@ -27,6 +29,8 @@ use std::sync::Arc;
 use recourse_domain::{AccountId, UserId};
 use thiserror::Error;
 
+pub use audit::{AuditEntry, AuditKey, AuditVerdict};
+pub use claims::{Audience, ClaimActor, ClaimChange, ClaimDue, ClaimEventRecord, ClaimFiled, ClaimHoldRecord, ClaimRecord, ClaimRefusal, NewClaim, NotificationRecord, StaffAction};
 pub use payees::{AttemptRecorded, ContactRecord, PayeeRelation};
 pub use risk::{PairFacts, PayeeKey, ReportDecided, ReportReason, ReportRecord, ReportStatus};
 pub use records::*;
@@ -34,6 +38,8 @@ use sql::{Dialect, Row, SqlConn, Val};
 
 /// The one bank-settlement account for CNY, created by the first migration.
 pub const BANK_SETTLEMENT_CNY: AccountId = AccountId(uuid::Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_0000_0001));
+/// The system account that pays compensation for late claims (migration 6).
+pub const COMPENSATION_CNY: AccountId = AccountId(uuid::Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_0000_0002));
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum StoreError {

@@ -49,6 +49,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: "",
         then: Some(crate::risk::backfill_look_alike_keys),
     },
+    Migration {
+        version: 6,
+        sqlite: include_str!("migrations/sqlite_0006_claims.sql"),
+        postgres: include_str!("migrations/postgres_0006_claims.sql"),
+        then: None,
+    },
 ];
 
 /// An arbitrary constant naming Recourse's migration lock.

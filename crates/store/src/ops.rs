@@ -4,7 +4,7 @@
 
 use recourse_domain::ledger::{AccountAudit, AccountKind, AuditReport, Balance, EntryKind, HoldReason, LedgerEntry, Movement, OperationKind, audit};
 use recourse_domain::refusal::Refusal;
-use recourse_domain::transfer::{Actor, Arrival, Step, TransferEvent, TransferMode, TransferStatus, decide, overdue_event};
+use recourse_domain::transfer::{Actor, Arrival, Step, TransferEvent, TransferMode, TransferStatus, claim_return_step, decide, overdue_event};
 use recourse_domain::{AccountId, Amount, CardId, Currency, HoldId, OperationId, Role, UserId};
 
 use recourse_domain::lookalike::match_text;
@@ -19,13 +19,13 @@ pub(crate) fn id(bytes: &[u8; 16]) -> Val {
 }
 
 /// How many columns [`USER_COLUMNS`] has.
-pub(crate) const USER_COLUMN_COUNT: usize = 15;
+pub(crate) const USER_COLUMN_COUNT: usize = 16;
 pub(crate) const USER_COLUMNS: &str = "id, phone, password_hash, nickname, role, wallet_account_id, created_at, nickname_changed_at, \
-     avatar_id, avatar_changed_at, verified_at, masked_name, id_last4, default_arrival, require_acceptance";
+     avatar_id, avatar_changed_at, verified_at, masked_name, id_last4, default_arrival, require_acceptance, language";
 
 /// The user behind a live session; columns in `USER_COLUMNS` order.
 const SESSION_USER_SQL: &str = "SELECT u.id, u.phone, u.password_hash, u.nickname, u.role, u.wallet_account_id, u.created_at, \
-     u.nickname_changed_at, u.avatar_id, u.avatar_changed_at, u.verified_at, u.masked_name, u.id_last4, u.default_arrival, u.require_acceptance \
+     u.nickname_changed_at, u.avatar_id, u.avatar_changed_at, u.verified_at, u.masked_name, u.id_last4, u.default_arrival, u.require_acceptance, u.language \
      FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2";
 
 pub(crate) fn user_from_row(row: &Row) -> Result<UserRecord, StoreError> {
@@ -46,6 +46,7 @@ pub(crate) fn user_from_row(row: &Row) -> Result<UserRecord, StoreError> {
         id_last4: row.opt_text(12)?,
         default_arrival: arrival_of(&row.text(13)?)?,
         require_acceptance: row.i64(14)? == 1,
+        language: recourse_domain::risk::Lang::from_tag(&row.text(15)?).unwrap_or_default(),
     })
 }
 
@@ -191,7 +192,7 @@ fn load_idempotency(conn: &mut dyn SqlConn, caller: UserId, key: &str) -> Result
 /// (`balance - held >= 0` for wallets, `held >= 0`) stands behind the guard.
 /// On PostgreSQL the rows were locked in id order by the writer.
 /// `Ok(Some(refusal))`: the debited wallet cannot cover it; nothing was written.
-fn apply_entry(conn: &mut dyn SqlConn, op_id: OperationId, kind: OperationKind, entry: &LedgerEntry, now_us: i64) -> Result<Option<Refusal>, StoreError> {
+pub(crate) fn apply_entry(conn: &mut dyn SqlConn, op_id: OperationId, kind: OperationKind, entry: &LedgerEntry, now_us: i64) -> Result<Option<Refusal>, StoreError> {
     let [debit, credit] = entry.effects();
     let needed = entry.available_needed_fen();
     let changed = if entry.kind == EntryKind::Post {
@@ -462,7 +463,7 @@ fn insert_transfer(conn: &mut dyn SqlConn, transfer: &TransferRecord, new_pair: 
 /// clear the deadline — all inside the caller's transaction. A deadline that
 /// has passed decides first (`overdue_event`): a revoke asked for after
 /// `arrives_at` finds the transfer arrived, even if no scheduler has run yet.
-fn transition(conn: &mut dyn SqlConn, transfer: OperationId, event: TransferEvent, actor: Actor, reason: Option<&str>, now_us: i64) -> Result<TransitionOutcome, StoreError> {
+pub(crate) fn transition(conn: &mut dyn SqlConn, transfer: OperationId, event: TransferEvent, actor: Actor, reason: Option<&str>, now_us: i64) -> Result<TransitionOutcome, StoreError> {
     let Some(mut details) = load_details(conn, transfer)? else {
         clear_stale_due_work(conn, transfer, actor)?;
         return Ok(TransitionOutcome::NotFound);
@@ -497,7 +498,8 @@ fn take_step(conn: &mut dyn SqlConn, details: TransferDetails, event: TransferEv
     let current = details.transfer.status;
     let last = details.history.last().ok_or_else(|| StoreError::corrupt(format!("transfer {transfer} has no history")))?;
     let (last_event, next_seq) = (last.event, last.seq + 1);
-    let (to, ledger) = match decide(current, last_event, event) {
+    let step = if event == TransferEvent::Return { claim_return_step(current) } else { decide(current, last_event, event) };
+    let (to, ledger) = match step {
         Err(_) => return Ok(TransitionOutcome::Illegal(details)),
         Ok(Step::AlreadyDone) => return Ok(TransitionOutcome::AlreadyDone(details)),
         Ok(Step::Move { to, ledger }) => (to, ledger),
@@ -908,7 +910,14 @@ impl Store {
             return Ok(TransitionOutcome::NotFound);
         };
         let locks = vec![record.payer_account, record.payee_account];
-        self.write(locks, move |conn| transition(conn, transfer, event, actor, reason.as_deref(), now_us)).await
+        self.write(locks, move |conn| {
+            // `return` is a claim's (claims.rs), taken with the money that came back: nobody asks for it.
+            if event == TransferEvent::Return {
+                return Ok(load_details(conn, transfer)?.map_or(TransitionOutcome::NotFound, TransitionOutcome::Illegal));
+            }
+            transition(conn, transfer, event, actor, reason.as_deref(), now_us)
+        })
+        .await
     }
 
     /// Transfers whose deadline has passed at `now_us`, oldest first, with
@@ -916,7 +925,11 @@ impl Store {
     pub async fn due_transfers(&self, now_us: i64, limit: i64) -> Result<Vec<(OperationId, TransferEvent)>, StoreError> {
         assert!((1..=10_000).contains(&limit));
         self.read(move |conn| {
-            let rows = conn.query("SELECT subject_id, event FROM due_work WHERE due_at <= $1 ORDER BY due_at, subject_id LIMIT $2", &[now_us.into(), limit.into()])?;
+            // Claims' work (`claim_…` events) is read by `due_claim_work`.
+            let rows = conn.query(
+                "SELECT subject_id, event FROM due_work WHERE due_at <= $1 AND event NOT LIKE 'claim\\_%' ESCAPE '\\' ORDER BY due_at, subject_id LIMIT $2",
+                &[now_us.into(), limit.into()],
+            )?;
             rows.iter()
                 .map(|row| {
                     let event = row.text(1)?;

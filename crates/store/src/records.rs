@@ -39,6 +39,8 @@ pub struct UserRecord {
     pub default_arrival: Arrival,
     /// "Ask me before accepting transfers."
     pub require_acceptance: bool,
+    /// The language of what Recourse writes to them (notifications).
+    pub language: recourse_domain::risk::Lang,
 }
 
 impl std::fmt::Debug for UserRecord {

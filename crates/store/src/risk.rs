@@ -320,7 +320,8 @@ impl Store {
     }
 
     /// Staff confirm or dismiss an open report, with who and why.
-    pub async fn decide_report(&self, report: uuid::Uuid, to: ReportStatus, staff: UserId, note: String, now_us: i64) -> Result<ReportDecided, StoreError> {
+    /// The decision goes into the audit log in the same transaction.
+    pub async fn decide_report(&self, report: uuid::Uuid, to: ReportStatus, staff: UserId, note: String, audit_key: crate::AuditKey, now_us: i64) -> Result<ReportDecided, StoreError> {
         assert!(to != ReportStatus::Open, "a decision confirms or dismisses");
         self.write(Vec::new(), move |conn| {
             let changed = conn.execute(
@@ -331,6 +332,14 @@ impl Store {
                 (_, None) => ReportDecided::NotFound,
                 (1, Some(record)) => {
                     refresh_report_counters(conn, record.subject)?;
+                    let entry = crate::AuditEntry {
+                        at_us: now_us,
+                        actor: Some(staff),
+                        action: format!("report.{}", if to == ReportStatus::Confirmed { "confirm" } else { "dismiss" }),
+                        subject: format!("report:{report}"),
+                        details: serde_json::json!({ "user_id": record.subject.to_string(), "note": note }),
+                    };
+                    crate::audit::append_audit(conn, &audit_key, &entry, now_us)?;
                     ReportDecided::Decided(record)
                 }
                 (_, Some(record)) => ReportDecided::AlreadyDecided(record),

@@ -416,3 +416,33 @@ async fn profiles_stored_before_look_alike_keys_get_them_once() {
         finish(store, pg).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_chain_catches_edited_inserted_and_deleted_entries() {
+    use recourse_store::{AuditEntry, AuditKey, AuditVerdict};
+    for (kind, store, pg, dir) in stores().await {
+        let key = AuditKey { id: "k1".into(), key: [7; 32] };
+        let old = AuditKey { id: "k0".into(), key: [3; 32] };
+        let entry = |n: i64| AuditEntry { at_us: n, actor: Some(UserId::new()), action: "claim.note".into(), subject: format!("claim:{n}"), details: serde_json::json!({ "n": n }) };
+        store.audit_append(old.clone(), entry(1)).await.unwrap();
+        for n in 2..=5 {
+            store.audit_append(key.clone(), entry(n)).await.unwrap();
+        }
+        let both = vec![key.clone(), old.clone()];
+        assert_eq!(store.verify_audit(both.clone()).await.unwrap(), AuditVerdict::Intact { entries: 5 }, "{kind}: a rotated key still verifies its entries");
+        assert!(matches!(store.verify_audit(vec![key.clone()]).await.unwrap(), AuditVerdict::Broken { seq: 1, .. }), "{kind}: without the previous key");
+        let wrong = AuditKey { id: "k1".into(), key: [8; 32] };
+        assert!(matches!(store.verify_audit(vec![wrong, old.clone()]).await.unwrap(), AuditVerdict::Broken { seq: 2, .. }), "{kind}: a key outside the database");
+        // Edited.
+        raw_sql(kind, &dir, pg.as_ref(), "UPDATE audit_log SET details = '{\"n\": 99}' WHERE seq = 3");
+        assert!(matches!(store.verify_audit(both.clone()).await.unwrap(), AuditVerdict::Broken { seq: 3, .. }), "{kind}: edited");
+        raw_sql(kind, &dir, pg.as_ref(), "UPDATE audit_log SET details = '{\"n\":3}' WHERE seq = 3");
+        assert_eq!(store.verify_audit(both.clone()).await.unwrap(), AuditVerdict::Intact { entries: 5 }, "{kind}: restored");
+        // Deleted in the middle, and at the end without fixing the head.
+        raw_sql(kind, &dir, pg.as_ref(), "DELETE FROM audit_log WHERE seq = 5");
+        assert!(matches!(store.verify_audit(both.clone()).await.unwrap(), AuditVerdict::Broken { seq: 5, .. }), "{kind}: the head names a missing entry");
+        raw_sql(kind, &dir, pg.as_ref(), "DELETE FROM audit_log WHERE seq = 2");
+        assert!(matches!(store.verify_audit(both.clone()).await.unwrap(), AuditVerdict::Broken { seq: 3, .. }), "{kind}: deleted in the middle");
+        finish(store, pg).await;
+    }
+}

@@ -23,7 +23,7 @@ use utoipa::ToSchema;
 
 use super::views::{CardView, MeView};
 use crate::auth::Caller;
-use crate::extract::ApiJson;
+use crate::extract::{AcceptLanguage, ApiJson};
 use crate::problem::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
 
@@ -67,7 +67,7 @@ fn answer<T>(result: Result<T, AccountRefusal>) -> ApiResult<T> {
 
 #[utoipa::path(post, path = "/v1/users", tag = "accounts", request_body = RegisterRequest,
     responses((status = 201, body = RegisteredView), (status = 409, description = "phone-taken", body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
-pub async fn register(State(state): State<AppState>, ApiJson(request): ApiJson<RegisterRequest>) -> ApiResult<(StatusCode, Json<RegisteredView>)> {
+pub async fn register(State(state): State<AppState>, AcceptLanguage(lang): AcceptLanguage, ApiJson(request): ApiJson<RegisterRequest>) -> ApiResult<(StatusCode, Json<RegisteredView>)> {
     let phone = parse_phone(&request.phone)?;
     let nickname = parse_nickname(&request.nickname)?;
     let avatar = match &request.avatar_base64 {
@@ -80,6 +80,10 @@ pub async fn register(State(state): State<AppState>, ApiJson(request): ApiJson<R
         None => None,
     };
     let user = answer(state.create_account(&phone, &request.password, &nickname, Role::Customer, avatar).await?)?;
+    // Notifications are written in the language of the first request.
+    if lang != recourse_domain::risk::Lang::default() {
+        state.set_language(&user, lang).await?;
+    }
     let view = RegisteredView { id: user.id.to_string(), phone: user.phone, nickname: user.nickname, verified: false, created_at: rfc3339(user.created_at_us) };
     Ok((StatusCode::CREATED, Json(view)))
 }
@@ -137,6 +141,9 @@ pub struct UpdateMeRequest {
     /// "Ask me before accepting transfers": transfers to you wait for your
     /// acceptance, and go back to the payer if you do not answer in time.
     pub require_acceptance: Option<bool>,
+    /// The language of your notifications: `zh-CN` or `en`.
+    #[schema(value_type = Option<String>, example = "en", pattern = "^(zh-CN|en)$")]
+    pub language: Option<String>,
 }
 
 #[utoipa::path(patch, path = "/v1/me", tag = "accounts", security(("bearer" = [])), request_body = UpdateMeRequest,
@@ -148,7 +155,17 @@ pub struct UpdateMeRequest {
 pub async fn update_me(State(state): State<AppState>, caller: Caller, ApiJson(request): ApiJson<UpdateMeRequest>) -> ApiResult<Json<MeView>> {
     let default_arrival = request.default_arrival.as_deref().map(super::money::parse_arrival).transpose()?;
     let nickname = request.nickname.as_deref().map(parse_nickname).transpose()?;
-    answer(state.update_profile(&caller.user, nickname.as_ref(), default_arrival, request.require_acceptance).await?)?;
+    let language = request
+        .language
+        .as_deref()
+        .map(|tag| recourse_domain::risk::Lang::from_tag(tag).ok_or_else(|| ApiError::invalid("invalid-request", "language is `zh-CN` or `en`")))
+        .transpose()?;
+    if request.nickname.is_some() || default_arrival.is_some() || request.require_acceptance.is_some() {
+        answer(state.update_profile(&caller.user, nickname.as_ref(), default_arrival, request.require_acceptance).await?)?;
+    }
+    if let Some(language) = language {
+        state.set_language(&caller.user, language).await?;
+    }
     Ok(Json(me_view(&state, caller.user.id).await?))
 }
 

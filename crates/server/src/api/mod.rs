@@ -3,6 +3,7 @@
 //! `ApiError`s mapped in `crate::problem`.
 
 pub mod accounts;
+pub mod claims;
 pub mod money;
 pub mod payees;
 pub mod risk;

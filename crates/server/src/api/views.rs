@@ -59,6 +59,9 @@ pub struct MeView {
     pub default_arrival: String,
     /// Transfers to this customer wait for their acceptance.
     pub require_acceptance: bool,
+    /// The language of notifications: `zh-CN` or `en`.
+    #[schema(example = "zh-CN")]
+    pub language: String,
 }
 
 impl MeView {
@@ -77,6 +80,7 @@ impl MeView {
             created_at: rfc3339(user.created_at_us),
             default_arrival: user.default_arrival.as_str().to_owned(),
             require_acceptance: user.require_acceptance,
+            language: user.language.tag().to_owned(),
         }
     }
 }

@@ -1,0 +1,286 @@
+//! Claims over HTTP, on both stores, with the test clock: the payee's
+//! one-click return (all or part), the precautionary hold and an agent's
+//! decision, escalation when the payee does not answer, compensation for
+//! each day past the resolution deadline, notifications, who may see and do
+//! what, bad input, and the audit log of staff actions. Each test ends with
+//! a ledger audit.
+
+mod common;
+
+use common::{Customer, TestApp};
+use recourse_domain::Role;
+use recourse_store::AuditVerdict;
+use serde_json::{Value, json};
+
+const HOUR: i64 = 3600;
+const DAY: i64 = 24 * HOUR;
+
+async fn staff(app: &TestApp, role: Role) -> String {
+    let phone = common::unique_phone();
+    let parsed = recourse_domain::phone::Phone::parse(&phone).unwrap();
+    let nickname = recourse_domain::text::Nickname::parse("staff").unwrap();
+    app.state.create_account(&parsed, common::PASSWORD, &nickname, role, None).await.unwrap().unwrap();
+    app.login(&phone).await
+}
+
+/// Alice pays Bob `amount` and claims it back; returns (transfer id, claim reply).
+async fn paid_and_claimed(app: &TestApp, alice: &Customer, bob: &Customer, amount: i64, reason: &str) -> (String, common::Reply) {
+    let paid = app.transfer(alice, bob, amount, &format!("pay-{}", uuid::Uuid::now_v7())).await;
+    assert_eq!(paid.status, 201, "{}", paid.body);
+    let transfer = paid.body["id"].as_str().unwrap().to_owned();
+    let claim = app.post("/v1/claims", Some(&alice.token), json!({"transfer_id": transfer, "reason": reason, "details": "I typed the wrong number."})).await;
+    (transfer, claim)
+}
+
+fn kinds(claim: &Value) -> Vec<String> {
+    claim["timeline"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_owned()).collect()
+}
+
+async fn notification_kinds(app: &TestApp, customer: &Customer) -> Vec<String> {
+    let reply = app.get("/v1/me/notifications?limit=100", &customer.token).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body["notifications"].as_array().unwrap().iter().map(|n| n["kind"].as_str().unwrap().to_owned()).collect()
+}
+
+both_stores! {
+    async fn a_wrong_transfer_comes_back_in_one_click(app) {
+        let alice = app.customer_named(Some("王小明"), 10_000).await;
+        let bob = app.customer_named(Some("李四"), 0).await;
+        let carol = app.customer_named(Some("张三"), 0).await;
+        let (transfer, filed) = paid_and_claimed(&app, &alice, &bob, 5_000, "wrong_recipient").await;
+        assert_eq!(filed.status, 201, "{}", filed.body);
+        let claim = filed.body["id"].as_str().unwrap().to_owned();
+        assert_eq!(filed.body["status"], "awaiting_payee");
+        assert_eq!(filed.body["held_fen"], 0, "a wrong number is not high risk: nothing held");
+        for deadline in ["payee_answer", "acknowledgement", "first_contact", "resolution"] {
+            assert!(filed.body["deadlines"][deadline].is_string(), "{deadline}: {}", filed.body);
+        }
+        assert!(filed.body["reference"].as_str().unwrap().starts_with("RC-"));
+        assert_eq!(kinds(&filed.body), ["filed"]);
+
+        // Who sees what: the payee without the claimant's words; a stranger nothing.
+        let as_bob = app.get(&format!("/v1/claims/{claim}"), &bob.token).await;
+        assert_eq!((as_bob.status.as_u16(), as_bob.body["your_role"].as_str()), (200, Some("payee")));
+        assert!(as_bob.body.get("details").is_none(), "{}", as_bob.body);
+        assert_eq!(app.get(&format!("/v1/claims/{claim}"), &carol.token).await.code(), "not-found");
+        assert_eq!(app.post(&format!("/v1/claims/{claim}/return"), Some(&carol.token), json!({"amount": 1})).await.code(), "not-found");
+        assert_eq!(app.post(&format!("/v1/claims/{claim}/return"), Some(&alice.token), json!({"amount": 1})).await.code(), "not-found", "the claimant cannot return");
+        assert!(notification_kinds(&app, &bob).await.contains(&"claim_against_you".to_owned()));
+        assert!(notification_kinds(&app, &alice).await.contains(&"claim_filed".to_owned()));
+
+        // Part, then more than is left (409), then the rest.
+        let part = app.post(&format!("/v1/claims/{claim}/return"), Some(&bob.token), json!({"amount": 2_000})).await;
+        assert_eq!(part.status, 200, "{}", part.body);
+        assert_eq!((part.body["status"].as_str(), part.body["returned_fen"].as_i64()), (Some("awaiting_payee"), Some(2_000)));
+        let beyond = app.post(&format!("/v1/claims/{claim}/return"), Some(&bob.token), json!({"amount": 4_000})).await;
+        assert_eq!(beyond.code(), "return-exceeds-claim");
+        assert_eq!(beyond.body["outstanding"], 3_000);
+        assert_eq!(app.post(&format!("/v1/claims/{claim}/return"), Some(&bob.token), json!({"amount": 0})).await.code(), "invalid-amount");
+        let rest = app.post(&format!("/v1/claims/{claim}/return"), Some(&bob.token), json!({"amount": 3_000})).await;
+        assert_eq!(rest.status, 200, "{}", rest.body);
+        assert_eq!((rest.body["status"].as_str(), rest.body["returned_fen"].as_i64()), (Some("returned"), Some(5_000)));
+        assert!(rest.body["resolved_at"].is_string());
+        // Repeating is safe: nothing is left to return.
+        assert_eq!(app.post(&format!("/v1/claims/{claim}/return"), Some(&bob.token), json!({"amount": 1})).await.code(), "return-exceeds-claim");
+        assert_eq!((app.available(&alice).await, app.available(&bob).await), (10_000, 0));
+        let transfer_now = app.get(&format!("/v1/transfers/{transfer}"), &alice.token).await;
+        assert_eq!(transfer_now.body["status"], "returned", "{}", transfer_now.body);
+        assert_eq!(notification_kinds(&app, &alice).await.iter().filter(|k| *k == "money_returned").count(), 2);
+
+        // One claim per transfer.
+        let again = app.post("/v1/claims", Some(&alice.token), json!({"transfer_id": transfer, "reason": "fraud", "details": "again"})).await;
+        assert_eq!(again.code(), "claim-exists");
+        assert_eq!(again.body["claim_id"], claim.as_str());
+        // Nothing more happens when the deadlines pass.
+        app.advance_clock(40 * DAY).await;
+        let alice = Customer { token: app.login(&alice.phone).await, ..alice };
+        let after = app.get(&format!("/v1/claims/{claim}"), &alice.token).await;
+        assert_eq!((after.body["status"].as_str(), after.body["compensation_days"].as_i64()), (Some("returned"), Some(0)));
+        assert_eq!(app.available(&alice).await, 10_000);
+    }
+
+    async fn a_high_risk_claim_holds_the_funds_at_once_and_an_agent_returns_them(app) {
+        let alice = app.customer_named(Some("王小明"), 10_000).await;
+        let bob = app.customer_named(Some("李四"), 1_000).await;
+        let paid = app.transfer(&alice, &bob, 4_000, "seller").await;
+        assert_eq!(paid.status, 201);
+        let transfer = paid.body["id"].as_str().unwrap().to_owned();
+        // The seller blocks the buyer right after being paid.
+        assert_eq!(app.post("/v1/me/blocks", Some(&bob.token), json!({"user_id": alice.id})).await.status, 201);
+        let filed = app.post("/v1/claims", Some(&alice.token), json!({"transfer_id": transfer, "reason": "blocked_after_payment", "details": "Paid for a phone, then blocked."})).await;
+        assert_eq!(filed.status, 201, "{}", filed.body);
+        let claim = filed.body["id"].as_str().unwrap().to_owned();
+        assert_eq!(filed.body["held_fen"], 4_000, "{}", filed.body);
+        assert_eq!(kinds(&filed.body), ["filed", "hold_placed"]);
+        assert_eq!(app.balance(&bob).await, (1_000, 4_000, 5_000), "available, held, total");
+        // The payee sees the hold with its reason, and cannot spend the held money.
+        let as_bob = app.get(&format!("/v1/claims/{claim}"), &bob.token).await;
+        assert_eq!(as_bob.body["holds"][0]["reason"], "claim");
+        assert!(notification_kinds(&app, &bob).await.contains(&"funds_held".to_owned()));
+        assert_eq!(app.transfer(&bob, &alice, 2_000, "escape").await.code(), "insufficient-funds");
+
+        // Staff: a customer and compliance may not act; the agent decides at once.
+        let agent = staff(&app, Role::Agent).await;
+        let compliance = staff(&app, Role::Compliance).await;
+        let decide = json!({"outcome": "return", "reason": "The seller blocked the buyer; the money is returned."});
+        assert_eq!(app.post(&format!("/v1/staff/claims/{claim}/decision"), Some(&alice.token), decide.clone()).await.code(), "forbidden");
+        assert_eq!(app.post(&format!("/v1/staff/claims/{claim}/decision"), Some(&compliance), decide.clone()).await.code(), "forbidden");
+        assert_eq!(app.get("/v1/staff/claims", &alice.token).await.code(), "forbidden");
+        let queue = app.get("/v1/staff/claims", &compliance).await;
+        assert!(queue.body["claims"].as_array().unwrap().iter().any(|c| c["id"] == claim.as_str()), "{}", queue.body);
+        assert_eq!(app.post(&format!("/v1/staff/claims/{claim}/decision"), Some(&agent), json!({"outcome": "return", "amount": 5_000, "reason": "x"})).await.code(), "hold-exceeds-limit");
+        assert_eq!(app.post(&format!("/v1/staff/claims/{claim}/decision"), Some(&agent), json!({"outcome": "maybe", "reason": "x"})).await.code(), "invalid-request");
+        let decided = app.post(&format!("/v1/staff/claims/{claim}/decision"), Some(&agent), decide.clone()).await;
+        assert_eq!(decided.status, 200, "{}", decided.body);
+        assert_eq!((decided.body["status"].as_str(), decided.body["returned_fen"].as_i64(), decided.body["held_fen"].as_i64()), (Some("returned"), Some(4_000), Some(0)));
+        assert!(decided.body["owner_id"].is_string(), "deciding takes the case");
+        assert_eq!(app.balance(&bob).await, (1_000, 0, 1_000));
+        assert_eq!(app.available(&alice).await, 10_000);
+        assert_eq!(app.post(&format!("/v1/staff/claims/{claim}/decision"), Some(&agent), decide).await.code(), "claim-not-open");
+        let timeline = kinds(&app.get(&format!("/v1/claims/{claim}"), &alice.token).await.body);
+        assert_eq!(timeline.last().map(String::as_str), Some("decided"), "{timeline:?}");
+        // Every staff action is in the audit log, and the chain verifies.
+        let verdict = app.store.verify_audit(vec![app.state.vault.audit_key()]).await.unwrap();
+        assert_eq!(verdict, AuditVerdict::Intact { entries: 1 });
+    }
+
+    async fn an_unanswered_claim_escalates_and_a_late_one_is_compensated_each_day(app) {
+        let alice = app.customer_named(Some("王小明"), 10_000).await;
+        let bob = app.customer_named(Some("李四"), 0).await;
+        let (_, filed) = paid_and_claimed(&app, &alice, &bob, 3_000, "goods_not_received").await;
+        assert_eq!(filed.status, 201, "{}", filed.body);
+        let claim = filed.body["id"].as_str().unwrap().to_owned();
+        // The acknowledgement (1 day) and first-contact (3 days) deadlines pass, then the payee's 72 hours.
+        app.advance_clock(72 * HOUR + 1).await;
+        let escalated = app.get(&format!("/v1/claims/{claim}"), &alice.token).await;
+        assert_eq!(escalated.body["status"], "in_review", "{}", escalated.body);
+        let timeline = kinds(&escalated.body);
+        assert!(timeline.contains(&"escalated".to_owned()) && timeline.iter().filter(|k| *k == "overdue").count() == 2, "{timeline:?}");
+        let notes = notification_kinds(&app, &alice).await;
+        assert!(notes.contains(&"escalated".to_owned()) && notes.contains(&"overdue".to_owned()), "{notes:?}");
+
+        // 30 days from filing, then two whole days late: two days of ¥10, one movement each.
+        app.advance_clock(30 * DAY - (72 * HOUR + 1) + 2 * DAY + HOUR).await;
+        let (alice, bob) = (Customer { token: app.login(&alice.phone).await, ..alice }, Customer { token: app.login(&bob.phone).await, ..bob });
+        let late = app.get(&format!("/v1/claims/{claim}"), &alice.token).await;
+        assert_eq!(late.body["compensation_days"], 2, "{}", late.body);
+        assert_eq!(kinds(&late.body).iter().filter(|k| *k == "compensation").count(), 2);
+        assert_eq!(app.available(&alice).await, 7_000 + 2 * 1_000);
+        // The agent rejects: compensation stops.
+        let agent = staff(&app, Role::Agent).await;
+        let taken = app.post(&format!("/v1/staff/claims/{claim}/take"), Some(&agent), json!(null)).await;
+        assert_eq!(taken.status, 200, "{}", taken.body);
+        let message = app.post(&format!("/v1/staff/claims/{claim}/messages"), Some(&agent), json!({"to": "payee", "text": "Please send proof of delivery."})).await;
+        assert_eq!(message.status, 200, "{}", message.body);
+        let as_alice = app.get(&format!("/v1/claims/{claim}"), &alice.token).await;
+        assert!(!kinds(&as_alice.body).contains(&"message".to_owned()), "a message to the payee is not the claimant's");
+        let as_bob = app.get(&format!("/v1/claims/{claim}"), &bob.token).await;
+        assert!(kinds(&as_bob.body).contains(&"message".to_owned()));
+        let note = app.post(&format!("/v1/staff/claims/{claim}/notes"), Some(&agent), json!({"text": "Seller shipped by courier."})).await;
+        assert_eq!(note.status, 200);
+        assert!(!kinds(&app.get(&format!("/v1/claims/{claim}"), &bob.token).await.body).contains(&"note".to_owned()), "notes are staff only");
+        let rejected = app.post(&format!("/v1/staff/claims/{claim}/decision"), Some(&agent), json!({"outcome": "reject", "reason": "Delivery was proven."})).await;
+        assert_eq!(rejected.body["status"], "rejected", "{}", rejected.body);
+        app.advance_clock(3 * DAY).await;
+        let alice = Customer { token: app.login(&alice.phone).await, ..alice };
+        let after = app.get(&format!("/v1/claims/{claim}"), &alice.token).await;
+        assert_eq!(after.body["compensation_days"], 2);
+        assert_eq!(app.available(&alice).await, 9_000);
+        let verdict = app.store.verify_audit(vec![app.state.vault.audit_key()]).await.unwrap();
+        assert_eq!(verdict, AuditVerdict::Intact { entries: 4 });
+    }
+
+    async fn a_precautionary_hold_expires_unless_extended(app) {
+        let alice = app.customer_named(Some("王小明"), 10_000).await;
+        let bob = app.customer_named(Some("李四"), 0).await;
+        let paid = app.transfer(&alice, &bob, 2_000, "x").await;
+        let transfer = paid.body["id"].as_str().unwrap().to_owned();
+        app.post("/v1/me/blocks", Some(&bob.token), json!({"user_id": alice.id})).await;
+        let filed = app.post("/v1/claims", Some(&alice.token), json!({"transfer_id": transfer, "reason": "fraud", "details": "Blocked me."})).await;
+        let claim = filed.body["id"].as_str().unwrap().to_owned();
+        let hold = filed.body["holds"][0]["id"].as_str().unwrap().to_owned();
+        let agent = staff(&app, Role::Agent).await;
+        // At most 30 days from when it was placed.
+        let too_long = app.post(&format!("/v1/staff/claims/{claim}/holds/{hold}/extend"), Some(&agent), json!({"hours": 31 * 24})).await;
+        assert_eq!(too_long.code(), "invalid-request");
+        let extended = app.post(&format!("/v1/staff/claims/{claim}/holds/{hold}/extend"), Some(&agent), json!({"hours": 5 * 24})).await;
+        assert_eq!(extended.status, 200, "{}", extended.body);
+        app.advance_clock(4 * DAY).await;
+        assert_eq!(app.balance(&bob).await.1, 2_000, "still held after the default 72 hours");
+        app.advance_clock(DAY + 1).await;
+        assert_eq!(app.balance(&bob).await.1, 0, "released when it expired");
+        let now = app.get(&format!("/v1/claims/{claim}"), &bob.token).await;
+        assert!(kinds(&now.body).contains(&"hold_expired".to_owned()), "{}", now.body);
+        assert!(notification_kinds(&app, &bob).await.contains(&"hold_ended".to_owned()));
+        // The agent holds again (what is available, within the claim), then releases.
+        let over = app.post(&format!("/v1/staff/claims/{claim}/holds"), Some(&agent), json!({"amount": 2_001, "reason": "still investigating"})).await;
+        assert_eq!(over.code(), "hold-exceeds-limit");
+        let held = app.post(&format!("/v1/staff/claims/{claim}/holds"), Some(&agent), json!({"amount": 1_500, "reason": "still investigating"})).await;
+        assert_eq!(held.status, 200, "{}", held.body);
+        assert_eq!(app.balance(&bob).await.1, 1_500);
+        let second = held.body["holds"].as_array().unwrap().iter().find(|h| h["ended_at"].is_null()).unwrap()["id"].as_str().unwrap().to_owned();
+        let released = app.post(&format!("/v1/staff/claims/{claim}/holds/{second}/release"), Some(&agent), json!(null)).await;
+        assert_eq!(released.status, 200, "{}", released.body);
+        assert_eq!(app.balance(&bob).await.1, 0);
+        assert_eq!(app.post(&format!("/v1/staff/claims/{claim}/holds/{second}/release"), Some(&agent), json!(null)).await.code(), "not-found");
+    }
+
+    async fn claims_refuse_bad_input_and_transfers_that_are_not_the_callers(app) {
+        let alice = app.customer_named(Some("王小明"), 10_000).await;
+        let bob = app.customer_named(Some("李四"), 0).await;
+        let paid = app.transfer(&alice, &bob, 1_000, "x").await;
+        let transfer = paid.body["id"].as_str().unwrap().to_owned();
+        let file = |token: String, body: Value| {
+            let app = &app;
+            async move { app.post("/v1/claims", Some(&token), body).await }
+        };
+        assert_eq!(file(alice.token.clone(), json!({"transfer_id": transfer, "reason": "regret", "details": "x"})).await.code(), "invalid-request");
+        assert_eq!(file(alice.token.clone(), json!({"transfer_id": transfer, "reason": "fraud", "details": "  "})).await.code(), "invalid-request");
+        assert_eq!(file(alice.token.clone(), json!({"transfer_id": transfer, "reason": "fraud", "details": "x".repeat(2_001)})).await.code(), "invalid-request");
+        assert_eq!(file(alice.token.clone(), json!({"transfer_id": "nope", "reason": "fraud", "details": "x"})).await.code(), "not-found");
+        assert_eq!(file(bob.token.clone(), json!({"transfer_id": transfer, "reason": "fraud", "details": "x"})).await.code(), "not-found", "only the payer claims");
+        assert_eq!(file(alice.token.clone(), json!({"transfer_id": transfer, "reason": "fraud"})).await.status, 422);
+        assert_eq!(file(alice.token.clone(), json!({"transfer_id": transfer, "reason": "fraud", "details": "x", "extra": 1})).await.status, 422);
+        // Still in flight: revoke it instead.
+        let delayed = app.send(&alice, &bob, 500, "later", json!({"arrival": "24h"})).await;
+        assert_eq!(delayed.status, 201, "{}", delayed.body);
+        let in_flight = file(alice.token.clone(), json!({"transfer_id": delayed.body["id"], "reason": "wrong_recipient", "details": "x"})).await;
+        assert_eq!((in_flight.code(), in_flight.body["transfer_status"].as_str()), ("transfer-not-completed", Some("pending_arrival")));
+        // Too late: 90 days.
+        app.advance_clock(91 * DAY).await;
+        let alice = Customer { token: app.login(&alice.phone).await, ..alice };
+        assert_eq!(file(alice.token.clone(), json!({"transfer_id": transfer, "reason": "fraud", "details": "x"})).await.code(), "claim-window-closed");
+        assert_eq!(app.get("/v1/claims/not-an-id", &alice.token).await.code(), "not-found");
+        assert_eq!(app.get("/v1/me/notifications?limit=0", &alice.token).await.code(), "invalid-query");
+        assert_eq!(app.get("/v1/me/notifications?cursor=zzz", &alice.token).await.code(), "invalid-query");
+    }
+
+    async fn notifications_page_newest_first_in_the_recipients_language(app) {
+        let alice = app.customer_named(Some("王小明"), 10_000).await;
+        let bob = app.customer_named(Some("李四"), 0).await;
+        let me = app.request(reqwest::Method::PATCH, "/v1/me", Some(&bob.token), None, Some(json!({"language": "en"}))).await;
+        assert_eq!((me.status.as_u16(), me.body["language"].as_str()), (200, Some("en")), "{}", me.body);
+        assert_eq!(app.request(reqwest::Method::PATCH, "/v1/me", Some(&bob.token), None, Some(json!({"language": "fr"}))).await.code(), "invalid-request");
+        for n in 0..3 {
+            let (_, filed) = paid_and_claimed(&app, &alice, &bob, 100 + n, "wrong_recipient").await;
+            assert_eq!(filed.status, 201);
+        }
+        let first = app.get("/v1/me/notifications?limit=2", &bob.token).await;
+        assert_eq!(first.body["unread"], 3);
+        let page: Vec<Value> = first.body["notifications"].as_array().unwrap().clone();
+        assert_eq!(page.len(), 2);
+        assert!(page[0]["message"].as_str().unwrap().starts_with("A payer has claimed back a payment of ¥1.02"), "{}", page[0]);
+        let cursor = first.body["next_cursor"].as_str().unwrap();
+        let second = app.get(&format!("/v1/me/notifications?limit=2&cursor={cursor}"), &bob.token).await;
+        let rest = second.body["notifications"].as_array().unwrap();
+        assert_eq!(rest.len(), 1);
+        assert!(rest[0]["message"].as_str().unwrap().contains("¥1.00"), "{}", rest[0]);
+        let alices = app.get("/v1/me/notifications", &alice.token).await;
+        assert!(alices.body["notifications"][0]["message"].as_str().unwrap().starts_with("我们已收到你的申诉"), "{}", alices.body);
+        let id = page[0]["id"].as_str().unwrap();
+        let read = app.request(reqwest::Method::POST, &format!("/v1/me/notifications/{id}/read"), Some(&bob.token), None, None).await;
+        assert_eq!(read.status, 204);
+        assert_eq!(app.request(reqwest::Method::POST, &format!("/v1/me/notifications/{id}/read"), Some(&alice.token), None, None).await.code(), "not-found");
+        assert_eq!(app.get("/v1/me/notifications", &bob.token).await.body["unread"], 2);
+    }
+}
