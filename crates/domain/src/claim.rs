@@ -280,9 +280,9 @@ impl ClaimsPolicy {
         from_us + self.hold_hours * HOUR_US
     }
 
-    /// The latest a hold placed at `placed_at_us` may be extended to.
-    pub fn hold_limit(&self, placed_at_us: i64) -> i64 {
-        placed_at_us + self.hold_max_days * DAY_US
+    /// The longest a hold may last from when it was placed.
+    pub fn hold_max_us(&self) -> i64 {
+        self.hold_max_days * DAY_US
     }
 }
 

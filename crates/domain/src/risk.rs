@@ -196,6 +196,12 @@ impl Default for RiskPolicy {
 
 impl RiskPolicy {
     /// Refuse settings that would make the decision misbehave.
+    /// Whether confirmed fraud markers (confirmed at these times) still
+    /// stand at `now_us`, after their decay.
+    pub fn marker_stands(&self, confirmed_at_us: &[i64], now_us: i64) -> bool {
+        marker_weight(confirmed_at_us, self.marker_half_life_days, now_us) >= self.marker_weight_min
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         let checks: [(bool, &str); 8] = [
             (matches!(self.impersonation_delay_hours, 2 | 24), "risk.impersonation_delay_hours must be 2 or 24"),
@@ -306,7 +312,7 @@ pub fn decide(facts: &RiskFacts, policy: &RiskPolicy, confirmed: bool) -> RiskDe
         let action = if confirmed { policy.impersonation_confirmed } else { policy.impersonation };
         add(ReasonCode::ImpersonationSuspected, action, Some(look_alike.clone()), None);
     }
-    if marker_weight(&facts.fraud_markers_confirmed_at_us, policy.marker_half_life_days, facts.now_us) >= policy.marker_weight_min {
+    if policy.marker_stands(&facts.fraud_markers_confirmed_at_us, facts.now_us) {
         add(ReasonCode::FraudMarker, policy.fraud_marker, None, None);
     }
     if facts.payee_blocked_payer {

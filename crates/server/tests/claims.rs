@@ -190,6 +190,23 @@ both_stores! {
         assert_eq!(verdict, AuditVerdict::Intact { entries: 4 });
     }
 
+    async fn a_payer_warned_of_an_impostor_gets_the_money_held_when_claiming(app) {
+        let alice = app.customer_named(Some("王小明"), 100_000).await;
+        let bob = app.customer_as(Some("王建国"), "老王", 0).await;
+        assert_eq!(app.transfer(&alice, &bob, 100, "lunch").await.status, 201);
+        let mallory = app.customer_as(Some("张三"), "老王", 0).await;
+        // Warned, confirmed anyway: a 24-hour delayed transfer that arrives.
+        let sent = app.send(&alice, &mallory, 5_000, "to-mallory", json!({"confirm_warnings": true})).await;
+        assert_eq!(sent.body["checks"]["delay_reason"], "impersonation_suspected", "{}", sent.body);
+        app.advance_clock(DAY + 1).await;
+        let filed = app.post("/v1/claims", Some(&alice.token), json!({"transfer_id": sent.body["id"], "reason": "impersonation", "details": "Not my friend."})).await;
+        assert_eq!(filed.status, 201, "{}", filed.body);
+        assert_eq!(filed.body["held_fen"], 5_000, "the impersonation warning at payment makes the claim high risk: {}", filed.body);
+        // A plain payment to the real friend, claimed: nothing held.
+        let (_, plain) = paid_and_claimed(&app, &alice, &bob, 300, "wrong_recipient").await;
+        assert_eq!(plain.body["held_fen"], 0, "{}", plain.body);
+    }
+
     async fn a_precautionary_hold_expires_unless_extended(app) {
         let alice = app.customer_named(Some("王小明"), 10_000).await;
         let bob = app.customer_named(Some("李四"), 0).await;

@@ -11,7 +11,7 @@
 //! - anyone else is told the claim does not exist.
 
 use recourse_domain::claim::{ClaimReason, HoldFacts, Outcome};
-use recourse_domain::risk::marker_weight;
+use recourse_domain::risk::ReasonCode;
 use recourse_domain::transfer::TransferStatus;
 use recourse_domain::{AccountId, OperationId, Role};
 use recourse_store::{Audience, ClaimChange, ClaimEventRecord, ClaimFiled, ClaimHoldRecord, ClaimRecord, NewClaim, PayeeKey, StaffAction, UserRecord};
@@ -68,6 +68,13 @@ impl ClaimView {
     }
 }
 
+/// Whether the payer was warned of a look-alike when paying: the risk
+/// decision's reasons stored in the transfer's `checks` (`TransferChecks`).
+fn warned_of_impersonation(checks: &str) -> bool {
+    let checks: serde_json::Value = serde_json::from_str(checks).unwrap_or_default();
+    checks["risk"]["reasons"].as_array().is_some_and(|reasons| reasons.iter().any(|r| r == ReasonCode::ImpersonationSuspected.as_str()))
+}
+
 fn may_view_as_staff(role: Role) -> bool {
     matches!(role, Role::Agent | Role::Compliance | Role::Admin)
 }
@@ -92,8 +99,8 @@ impl Service {
         }
         let facts = self.store.payee_with_facts(claimant.id, PayeeKey::Id(record.payee)).await?.map(|(_, facts)| facts).unwrap_or_default();
         let hold_facts = HoldFacts {
-            impersonation_warned: record.checks.contains("\"impersonation_suspected\""),
-            fraud_marker: marker_weight(&facts.markers_confirmed_at_us, self.config.risk.marker_half_life_days, now_us) >= self.config.risk.marker_weight_min,
+            impersonation_warned: warned_of_impersonation(&record.checks),
+            fraud_marker: self.config.risk.marker_stands(&facts.markers_confirmed_at_us, now_us),
             payee_blocked_payer: facts.payee_blocked_payer,
             payee_available_fen: 0,
         };
@@ -179,7 +186,7 @@ impl Service {
                 }
                 StaffAction::PlaceHold { account, amount_fen, limit_fen: record.amount_fen, expires_at_us: policy.hold_expiry(now_us), note: reason }
             }
-            StaffRequest::ExtendHold { hold, until_us } => StaffAction::ExtendHold { hold, until_us, limit_us: policy.hold_limit(0) },
+            StaffRequest::ExtendHold { hold, until_us } => StaffAction::ExtendHold { hold, until_us, max_us: policy.hold_max_us() },
             StaffRequest::ReleaseHold { hold } => StaffAction::ReleaseHold { hold },
             StaffRequest::Decide { outcome, amount_fen, reason } => StaffAction::Decide { outcome, amount_fen, reason },
         };

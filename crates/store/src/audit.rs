@@ -70,7 +70,7 @@ fn mac_of(key: &[u8; 32], entry: &Signed<'_>, previous: &[u8]) -> Vec<u8> {
 }
 
 /// Append an entry inside the caller's transaction.
-pub(crate) fn append_audit(conn: &mut dyn SqlConn, key: &AuditKey, entry: &AuditEntry, _now_us: i64) -> Result<i64, StoreError> {
+pub(crate) fn append_audit(conn: &mut dyn SqlConn, key: &AuditKey, entry: &AuditEntry) -> Result<i64, StoreError> {
     // Lock the head (PostgreSQL: the row lock; SQLite: the one writer).
     let head = conn.query_one("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, mac", &[])?;
     let (seq, previous) = (head.i64(0)?, head.blob(1)?);
@@ -100,7 +100,7 @@ impl Store {
     /// Append one entry in a transaction of its own (actions that write
     /// nothing else, such as a read of disclosed data).
     pub async fn audit_append(&self, key: AuditKey, entry: AuditEntry) -> Result<i64, StoreError> {
-        self.write(Vec::new(), move |conn| append_audit(conn, &key, &entry, entry.at_us)).await
+        self.write(Vec::new(), move |conn| append_audit(conn, &key, &entry)).await
     }
 
     /// Check the whole chain against the keys given (the current one and

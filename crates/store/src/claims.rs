@@ -190,7 +190,8 @@ pub enum StaffAction {
     Note { text: String },
     Message { to: Audience, text: String },
     PlaceHold { account: AccountId, amount_fen: i64, limit_fen: i64, expires_at_us: i64, note: String },
-    ExtendHold { hold: OperationId, until_us: i64, limit_us: i64 },
+    /// `max_us`: the longest a hold may last from when it was placed.
+    ExtendHold { hold: OperationId, until_us: i64, max_us: i64 },
     ReleaseHold { hold: OperationId },
     Decide { outcome: Outcome, amount_fen: Option<i64>, reason: String },
 }
@@ -470,12 +471,11 @@ fn close(conn: &mut dyn SqlConn, claim: &ClaimRecord, to: ClaimStatus, now_us: i
     Ok(())
 }
 
-/// Accounts a change to this claim may touch, for the writer's locks.
+/// Accounts a change to this claim may touch, for the writer's locks (it
+/// sorts them and drops repeats).
 fn claim_locks(claim: &ClaimRecord, holds: &[ClaimHoldRecord]) -> Vec<AccountId> {
     let mut locks = vec![claim.claimant_account, claim.payee_account];
     locks.extend(holds.iter().map(|h| h.account));
-    locks.sort_unstable_by_key(|a| *a.as_bytes());
-    locks.dedup();
     locks
 }
 
@@ -676,8 +676,6 @@ impl Store {
         let mut locks = claim_locks(&record, &holds);
         if let StaffAction::PlaceHold { account, .. } = &action {
             locks.push(*account);
-            locks.sort_unstable_by_key(|a| *a.as_bytes());
-            locks.dedup();
         }
         self.write(locks, move |conn| {
             let Some(record) = load_claim(conn, claim)? else { return Ok(ClaimChange::NotFound) };
@@ -690,7 +688,7 @@ impl Store {
                 &[now_us.into(), id(claim.as_bytes())],
             )?;
             unschedule(conn, claim.as_bytes(), Some(ClaimDue::Acknowledgement))?;
-            append_audit(conn, &audit_key, &AuditEntry { at_us: now_us, actor: Some(staff), action: action.name().to_owned(), subject: format!("claim:{claim}"), details }, now_us)?;
+            append_audit(conn, &audit_key, &AuditEntry { at_us: now_us, actor: Some(staff), action: action.name().to_owned(), subject: format!("claim:{claim}"), details })?;
             Ok(ClaimChange::Done(Box::new(reload(conn, claim)?)))
         })
         .await
@@ -872,9 +870,9 @@ fn staff_step(conn: &mut dyn SqlConn, record: &ClaimRecord, staff: UserId, actio
             }
             serde_json::json!({ "account_id": account.to_string(), "amount_fen": amount_fen, "expires_at_us": expires_at_us, "note": note })
         }
-        StaffAction::ExtendHold { hold, until_us, limit_us } => {
+        StaffAction::ExtendHold { hold, until_us, max_us } => {
             let Some(found) = claim_holds(conn, claim, true)?.into_iter().find(|h| h.id == *hold) else { return refused(ClaimRefusal::HoldNotFound) };
-            let limit = found.created_at_us.saturating_add(*limit_us);
+            let limit = found.created_at_us.saturating_add(*max_us);
             if *until_us > limit || *until_us <= now_us {
                 return refused(ClaimRefusal::ExtensionBeyondLimit { limit_us: limit });
             }

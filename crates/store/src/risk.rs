@@ -339,7 +339,7 @@ impl Store {
                         subject: format!("report:{report}"),
                         details: serde_json::json!({ "user_id": record.subject.to_string(), "note": note }),
                     };
-                    crate::audit::append_audit(conn, &audit_key, &entry, now_us)?;
+                    crate::audit::append_audit(conn, &audit_key, &entry)?;
                     ReportDecided::Decided(record)
                 }
                 (_, Some(record)) => ReportDecided::AlreadyDecided(record),

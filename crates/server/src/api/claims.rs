@@ -270,7 +270,7 @@ pub struct FileClaimRequest {
 
 #[utoipa::path(post, path = "/v1/claims", tag = "claims", security(("bearer" = [])), request_body = FileClaimRequest,
     description = "Claim a transfer you made back (within `claims.filing_window_days`, default 90). The payee is asked first and can return it in one click; when the risk is high (a look-alike warning when you paid, a fraud marker on the payee, the payee blocked you) the funds still there are held at once. Deadlines per reason; every day past the resolution deadline is compensated.",
-    responses((status = 201, body = ClaimResponse),
+    responses((status = 201, body = ClaimResponse, description = "the claim filed, with its deadlines and first timeline entries"),
               (status = 404, description = "not-found: no transfer you made has that id", body = Problem, content_type = "application/problem+json"),
               (status = 409, description = "claim-exists (`claim_id`) or transfer-not-completed (`transfer_status`: revoke a transfer still in flight)", body = Problem, content_type = "application/problem+json"),
               (status = 422, description = "invalid-request, or claim-window-closed", body = Problem, content_type = "application/problem+json")))]
@@ -318,7 +318,7 @@ pub async fn my_claims(State(state): State<AppState>, caller: Caller, ApiQuery(q
 #[utoipa::path(get, path = "/v1/claims/{id}", tag = "claims", security(("bearer" = [])),
     description = "A claim with its timeline: for the claimant, the payee (without the claimant's own words and staff-only entries) and staff.",
     params(("id" = String, Path, description = "claim id")),
-    responses((status = 200, body = ClaimResponse), (status = 404, description = "not-found (also for anyone who may not see it)", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ClaimResponse, description = "the claim as you may see it, with its timeline"), (status = 404, description = "not-found (also for anyone who may not see it)", body = Problem, content_type = "application/problem+json")))]
 pub async fn get_claim(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<ClaimResponse>> {
     Ok(Json(view(&state, &caller, claim_id(&id)?).await?))
 }
@@ -333,7 +333,7 @@ pub struct ReturnRequest {
 #[utoipa::path(post, path = "/v1/claims/{id}/return", tag = "claims", security(("bearer" = [])), request_body = ReturnRequest,
     description = "The payee sends money back (all or part), linked to the claimed transfer. No `Idempotency-Key`: the claim makes it safe to repeat, and a return beyond what is still claimed is 409. Money held for the claim on your account is used first.",
     params(("id" = String, Path, description = "claim id")),
-    responses((status = 200, body = ClaimResponse),
+    responses((status = 200, body = ClaimResponse, description = "the claim after the change, as you may see it"),
               (status = 404, description = "not-found: not a claim on a payment to you", body = Problem, content_type = "application/problem+json"),
               (status = 409, description = "return-exceeds-claim (`outstanding`), claim-not-open", body = Problem, content_type = "application/problem+json"),
               (status = 422, description = "invalid-amount, insufficient-funds", body = Problem, content_type = "application/problem+json")))]
@@ -353,7 +353,7 @@ pub struct ContestRequest {
 
 #[utoipa::path(post, path = "/v1/claims/{id}/contest", tag = "claims", security(("bearer" = [])), request_body = ContestRequest,
     params(("id" = String, Path, description = "claim id")),
-    responses((status = 200, body = ClaimResponse),
+    responses((status = 200, body = ClaimResponse, description = "the claim after the change, as you may see it"),
               (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
               (status = 409, description = "claim-not-open (contested already, or decided)", body = Problem, content_type = "application/problem+json"),
               (status = 422, description = "invalid-request", body = Problem, content_type = "application/problem+json")))]
@@ -385,7 +385,7 @@ pub struct QueueQuery {
 
 #[utoipa::path(get, path = "/v1/staff/claims", tag = "claims", security(("bearer" = [])), params(QueueQuery),
     description = "The agents' queue, nearest resolution deadline first (agents, compliance officers, admins).",
-    responses((status = 200, body = ClaimList),
+    responses((status = 200, body = ClaimList, description = "open claims by default, nearest resolution deadline first"),
               (status = 400, description = "invalid-query", body = Problem, content_type = "application/problem+json"),
               (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json")))]
 pub async fn staff_claims(State(state): State<AppState>, caller: Caller, ApiQuery(query): ApiQuery<QueueQuery>) -> ApiResult<Json<ClaimList>> {
@@ -416,7 +416,7 @@ async fn act(state: &AppState, caller: &Caller, id: &str, request: StaffRequest)
 #[utoipa::path(post, path = "/v1/staff/claims/{id}/take", tag = "claims", security(("bearer" = [])),
     description = "Take the case (agent). Takes no body.",
     params(("id" = String, Path, description = "claim id")),
-    responses((status = 200, body = ClaimResponse), (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
+    responses((status = 200, body = ClaimResponse, description = "the claim after the change, as you may see it"), (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
               (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
               (status = 409, description = "claim-not-open", body = Problem, content_type = "application/problem+json")))]
 pub async fn take_claim(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<ClaimResponse>> {
@@ -432,7 +432,7 @@ pub struct NoteRequest {
 
 #[utoipa::path(post, path = "/v1/staff/claims/{id}/notes", tag = "claims", security(("bearer" = [])), request_body = NoteRequest,
     params(("id" = String, Path, description = "claim id")),
-    responses((status = 200, body = ClaimResponse), (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
+    responses((status = 200, body = ClaimResponse, description = "the claim after the change, as you may see it"), (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
               (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
               (status = 422, description = "invalid-request", body = Problem, content_type = "application/problem+json")))]
 pub async fn note_claim(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, ApiJson(request): ApiJson<NoteRequest>) -> ApiResult<Json<ClaimResponse>> {
@@ -451,7 +451,7 @@ pub struct MessageRequest {
 #[utoipa::path(post, path = "/v1/staff/claims/{id}/messages", tag = "claims", security(("bearer" = [])), request_body = MessageRequest,
     description = "Message a party (agent): in their timeline and their notifications. The first message meets the first-contact deadline.",
     params(("id" = String, Path, description = "claim id")),
-    responses((status = 200, body = ClaimResponse), (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
+    responses((status = 200, body = ClaimResponse, description = "the claim after the change, as you may see it"), (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
               (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
               (status = 422, description = "invalid-request", body = Problem, content_type = "application/problem+json")))]
 pub async fn message_claim(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, ApiJson(request): ApiJson<MessageRequest>) -> ApiResult<Json<ClaimResponse>> {
@@ -477,7 +477,7 @@ pub struct HoldRequest {
 #[utoipa::path(post, path = "/v1/staff/claims/{id}/holds", tag = "claims", security(("bearer" = [])), request_body = HoldRequest,
     description = "Hold money for the claim (agent): a hold with reason `claim`, for `claims.hold_hours` (default 72), visible to the account's owner.",
     params(("id" = String, Path, description = "claim id")),
-    responses((status = 200, body = ClaimResponse), (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
+    responses((status = 200, body = ClaimResponse, description = "the claim after the change, as you may see it"), (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
               (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
               (status = 409, description = "hold-exceeds-limit (`limit`), claim-not-open", body = Problem, content_type = "application/problem+json"),
               (status = 422, description = "invalid-amount, insufficient-funds, invalid-request", body = Problem, content_type = "application/problem+json")))]
@@ -504,7 +504,7 @@ fn hold_id(text: &str) -> ApiResult<OperationId> {
 
 #[utoipa::path(post, path = "/v1/staff/claims/{id}/holds/{hold_id}/extend", tag = "claims", security(("bearer" = [])), request_body = ExtendRequest,
     params(("id" = String, Path, description = "claim id"), ("hold_id" = String, Path, description = "hold id")),
-    responses((status = 200, body = ClaimResponse), (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
+    responses((status = 200, body = ClaimResponse, description = "the claim after the change, as you may see it"), (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
               (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
               (status = 422, description = "invalid-request: beyond the longest a hold may last", body = Problem, content_type = "application/problem+json")))]
 pub async fn extend_hold(State(state): State<AppState>, caller: Caller, Path((id, hold)): Path<(String, String)>, ApiJson(request): ApiJson<ExtendRequest>) -> ApiResult<Json<ClaimResponse>> {
@@ -519,7 +519,7 @@ pub async fn extend_hold(State(state): State<AppState>, caller: Caller, Path((id
 #[utoipa::path(post, path = "/v1/staff/claims/{id}/holds/{hold_id}/release", tag = "claims", security(("bearer" = [])),
     description = "Release a hold (agent). Takes no body.",
     params(("id" = String, Path, description = "claim id"), ("hold_id" = String, Path, description = "hold id")),
-    responses((status = 200, body = ClaimResponse), (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
+    responses((status = 200, body = ClaimResponse, description = "the claim after the change, as you may see it"), (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
               (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json")))]
 pub async fn release_hold(State(state): State<AppState>, caller: Caller, Path((id, hold)): Path<(String, String)>) -> ApiResult<Json<ClaimResponse>> {
     let hold = hold_id(&hold)?;
@@ -539,7 +539,7 @@ pub struct DecisionRequest {
 #[utoipa::path(post, path = "/v1/staff/claims/{id}/decision", tag = "claims", security(("bearer" = [])), request_body = DecisionRequest,
     description = "Decide the claim (agent), at any time, taking the case if nobody has it: `return` sends held money to the claimant (the payee's account first, then down the trail) and releases the rest; `reject` releases every hold; `legal_route` keeps holds until they expire and points the claimant to court with the evidence pack.",
     params(("id" = String, Path, description = "claim id")),
-    responses((status = 200, body = ClaimResponse), (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
+    responses((status = 200, body = ClaimResponse, description = "the claim after the change, as you may see it"), (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
               (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
               (status = 409, description = "claim-not-open, hold-exceeds-limit", body = Problem, content_type = "application/problem+json"),
               (status = 422, description = "invalid-request, invalid-amount", body = Problem, content_type = "application/problem+json")))]
@@ -583,7 +583,7 @@ pub struct NotificationList {
 }
 
 #[utoipa::path(get, path = "/v1/me/notifications", tag = "claims", security(("bearer" = [])), params(NotificationsQuery),
-    responses((status = 200, body = NotificationList), (status = 400, description = "invalid-query", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = NotificationList, description = "newest first, with the unread count and the next page's cursor"), (status = 400, description = "invalid-query", body = Problem, content_type = "application/problem+json")))]
 pub async fn notifications(State(state): State<AppState>, caller: Caller, ApiQuery(query): ApiQuery<NotificationsQuery>) -> ApiResult<Json<NotificationList>> {
     let limit = query.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
