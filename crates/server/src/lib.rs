@@ -70,7 +70,7 @@ pub fn app_state_with_provider(store: Store, config: ServiceConfig, identity_pro
 
 /// The documented API routes, and the OpenAPI document that describes them.
 fn api_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    use api::{accounts, claims, money, payees, risk, system};
+    use api::{accounts, claims, disclosures, money, payees, risk, system};
     let mut router = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(system::healthz))
         .routes(routes!(system::metrics))
@@ -104,6 +104,7 @@ fn api_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
         .routes(routes!(claims::return_claim))
         .routes(routes!(claims::contest_claim))
         .routes(routes!(claims::staff_claims))
+        .routes(routes!(claims::trace_claim))
         .routes(routes!(claims::take_claim))
         .routes(routes!(claims::note_claim))
         .routes(routes!(claims::message_claim))
@@ -112,7 +113,12 @@ fn api_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
         .routes(routes!(claims::release_hold))
         .routes(routes!(claims::decide_claim))
         .routes(routes!(claims::notifications))
-        .routes(routes!(claims::read_notification));
+        .routes(routes!(claims::read_notification))
+        .routes(routes!(disclosures::request_disclosure))
+        .routes(routes!(disclosures::get_disclosure))
+        .routes(routes!(disclosures::approve_disclosure))
+        .routes(routes!(disclosures::refuse_disclosure))
+        .routes(routes!(disclosures::staff_disclosures));
     if state.clock.is_test_clock() {
         router = router.routes(routes!(system::advance_clock));
     }

@@ -207,6 +207,63 @@ both_stores! {
         assert_eq!(plain.body["held_fen"], 0, "{}", plain.body);
     }
 
+    async fn money_that_moved_on_is_traced_through_three_accounts_and_held_down_the_trail(app) {
+        let alice = app.customer_named(Some("王小明"), 10_000).await;
+        let bob = app.customer_named(Some("李四"), 0).await;
+        let carol = app.customer_named(Some("张三"), 1_000).await;
+        let dave = app.customer_named(Some("赵六"), 0).await;
+        let erin = app.customer_named(Some("钱七"), 0).await;
+        let paid = app.transfer(&alice, &bob, 5_000, "deposit").await;
+        let transfer = paid.body["id"].as_str().unwrap().to_owned();
+        app.advance_clock(HOUR).await;
+        assert_eq!(app.transfer(&bob, &carol, 3_000, "on-1").await.status, 201);
+        app.advance_clock(HOUR).await;
+        assert_eq!(app.transfer(&carol, &dave, 2_000, "on-2").await.status, 201);
+        app.advance_clock(80 * HOUR).await;
+        // Outside the 72 hours after the money reached bob: not followed.
+        assert_eq!(app.transfer(&bob, &erin, 1_000, "late").await.status, 201);
+        let filed = app.post("/v1/claims", Some(&alice.token), json!({"transfer_id": transfer, "reason": "fraud", "details": "A fake seller."})).await;
+        assert_eq!(filed.status, 201, "{}", filed.body);
+        let claim = filed.body["id"].as_str().unwrap().to_owned();
+
+        let agent = staff(&app, Role::Agent).await;
+        assert_eq!(app.get(&format!("/v1/staff/claims/{claim}/trace"), &alice.token).await.code(), "not-found", "staff only");
+        let trace = app.get(&format!("/v1/staff/claims/{claim}/trace"), &agent).await;
+        assert_eq!(trace.status, 200, "{}", trace.body);
+        let trail = trace.body["trail"].as_array().unwrap();
+        let summary: Vec<(u64, &str, i64, i64)> = trail
+            .iter()
+            .map(|n| (n["hop"].as_u64().unwrap(), n["user_id"].as_str().unwrap(), n["traced_fen"].as_i64().unwrap(), n["remaining_fen"].as_i64().unwrap()))
+            .collect();
+        // Bob had nothing else: all 3,000 sent on were the claimed money. Carol
+        // had 1,000 of her own: 3/4 of her 2,000 to dave was.
+        assert_eq!(summary, vec![(1, bob.id.as_str(), 5_000, 2_000), (2, carol.id.as_str(), 3_000, 1_500), (3, dave.id.as_str(), 1_500, 1_500)], "{}", trace.body);
+        assert_eq!(trail[0]["carried"].as_array().unwrap().len(), 1, "erin's payment was outside the window");
+        assert_eq!(trail[1]["carried"][0]["attributed_fen"], 1_500);
+        assert_eq!(trail[0]["holdable_fen"], 1_000, "what bob still has");
+
+        // Holds down the trail, within what reached each account.
+        let account = |n: usize| trail[n]["account_id"].as_str().unwrap().to_owned();
+        let hold = |account: String, amount: i64| {
+            let (app, agent, claim) = (&app, &agent, &claim);
+            async move { app.post(&format!("/v1/staff/claims/{claim}/holds"), Some(agent), json!({"account_id": account, "amount": amount, "reason": "traced"})).await }
+        };
+        assert_eq!(hold(account(2), 1_600).await.code(), "hold-exceeds-limit");
+        assert_eq!(hold(account(2), 1_500).await.status, 200);
+        assert_eq!(hold(account(1), 1_500).await.status, 200);
+        assert_eq!(hold(account(0), 2_000).await.code(), "insufficient-funds");
+        assert_eq!(hold(account(0), 1_000).await.status, 200);
+        assert_eq!(hold(uuid::Uuid::now_v7().to_string(), 100).await.code(), "hold-exceeds-limit", "off the trail");
+        assert!(notification_kinds(&app, &dave).await.contains(&"funds_held".to_owned()));
+        let decided = app.post(&format!("/v1/staff/claims/{claim}/decision"), Some(&agent), json!({"outcome": "return", "reason": "Traced and recovered."})).await;
+        assert_eq!(decided.status, 200, "{}", decided.body);
+        assert_eq!((decided.body["status"].as_str(), decided.body["returned_fen"].as_i64()), (Some("returned"), Some(4_000)));
+        assert_eq!(app.available(&alice).await, 5_000 + 4_000);
+        assert_eq!((app.available(&bob).await, app.available(&carol).await, app.available(&dave).await), (0, 500, 500));
+        let transfer_now = app.get(&format!("/v1/transfers/{transfer}"), &alice.token).await;
+        assert_eq!(transfer_now.body["status"], "completed", "only part came back");
+    }
+
     async fn a_precautionary_hold_expires_unless_extended(app) {
         let alice = app.customer_named(Some("王小明"), 10_000).await;
         let bob = app.customer_named(Some("李四"), 0).await;
@@ -299,5 +356,73 @@ both_stores! {
         assert_eq!(read.status, 204);
         assert_eq!(app.request(reqwest::Method::POST, &format!("/v1/me/notifications/{id}/read"), Some(&alice.token), None, None).await.code(), "not-found");
         assert_eq!(app.get("/v1/me/notifications", &bob.token).await.body["unread"], 2);
+    }
+}
+
+mod disclosure {
+    use super::*;
+
+    both_stores! {
+        async fn only_the_requesting_authority_reads_the_identity_and_only_after_approval(app) {
+            let alice = app.customer_named(Some("王小明"), 10_000).await;
+            let bob = app.customer_named(Some("李四"), 0).await;
+            let (transfer, filed) = paid_and_claimed(&app, &alice, &bob, 5_000, "fraud").await;
+            let claim = filed.body["id"].as_str().unwrap().to_owned();
+            let (police, court) = (staff(&app, Role::Authority).await, staff(&app, Role::Authority).await);
+            let (compliance, agent) = (staff(&app, Role::Compliance).await, staff(&app, Role::Agent).await);
+            let request = json!({"claim_id": claim, "legal_basis": "Criminal Procedure Law art. 54", "document_ref": "HZPSB-2026-0042"});
+            for token in [&alice.token, &compliance, &agent] {
+                assert_eq!(app.post("/v1/disclosures", Some(token), request.clone()).await.code(), "forbidden");
+            }
+            let both = json!({"claim_id": claim, "transfer_id": transfer, "legal_basis": "x", "document_ref": "y"});
+            assert_eq!(app.post("/v1/disclosures", Some(&police), both).await.code(), "invalid-request");
+            assert_eq!(app.post("/v1/disclosures", Some(&police), json!({"transfer_id": uuid::Uuid::now_v7().to_string(), "legal_basis": "x", "document_ref": "y"})).await.code(), "not-found");
+            assert_eq!(app.post("/v1/disclosures", Some(&police), json!({"claim_id": claim, "legal_basis": " ", "document_ref": "y"})).await.code(), "invalid-request");
+            let filed = app.post("/v1/disclosures", Some(&police), request).await;
+            assert_eq!(filed.status, 201, "{}", filed.body);
+            assert_eq!((filed.body["status"].as_str(), filed.body["subject_id"].as_str()), (Some("requested"), Some(bob.id.as_str())));
+            let id = filed.body["id"].as_str().unwrap().to_owned();
+            let path = format!("/v1/disclosures/{id}");
+
+            // Before approval: the request only, and only for the requester and compliance.
+            assert!(app.get(&path, &police).await.body.get("disclosed").is_none());
+            for token in [&court, &alice.token, &bob.token, &agent] {
+                assert_eq!(app.get(&path, token).await.code(), "not-found");
+            }
+            let queue = app.get("/v1/staff/disclosures", &compliance).await;
+            assert!(queue.body["disclosures"].as_array().unwrap().iter().any(|d| d["id"] == id.as_str()), "{}", queue.body);
+            assert_eq!(app.post(&format!("{path}/approve"), Some(&agent), json!(null)).await.code(), "forbidden");
+            assert_eq!(app.post(&format!("{path}/approve"), Some(&police), json!(null)).await.code(), "forbidden", "no one approves their own request");
+            assert_eq!(app.post(&format!("{path}/approve"), Some(&compliance), json!({"note": 5})).await.code(), "invalid-request");
+            let approved = app.request(reqwest::Method::POST, &format!("{path}/approve"), Some(&compliance), None, None).await;
+            assert_eq!(approved.body["status"], "approved", "{}", approved.body);
+            assert_eq!(app.post(&format!("{path}/refuse"), Some(&compliance), json!({"note": "late"})).await.code(), "disclosure-already-decided");
+
+            // After approval: the full identity, for the requesting authority only.
+            let read = app.get(&path, &police).await;
+            let disclosed = &read.body["disclosed"];
+            assert_eq!(disclosed["legal_name"], "李四", "{}", read.body);
+            assert_eq!(disclosed["id_number"].as_str(), bob.id_number.as_deref());
+            assert_eq!(disclosed["phone"].as_str().map(|p| p.ends_with(&bob.phone[bob.phone.len() - 8..])), Some(true), "{}", read.body);
+            assert_eq!(disclosed["trail"][0]["user_id"], bob.id.as_str());
+            let full_number = bob.id_number.clone().unwrap();
+            for token in [&compliance, &agent] {
+                let seen = app.get(&path, token).await;
+                assert!(!seen.body.to_string().contains(&full_number), "{seen:?}", seen = seen.body);
+            }
+            assert!(!app.get(&format!("/v1/claims/{claim}"), &agent).await.body.to_string().contains(&full_number));
+            assert_eq!(app.get(&path, &court).await.code(), "not-found");
+            // Request, approval and the read are in the audit log.
+            let verdict = app.store.verify_audit(vec![app.state.vault.audit_key()]).await.unwrap();
+            assert_eq!(verdict, AuditVerdict::Intact { entries: 3 });
+
+            // The data subject is told after the legal delay, once.
+            assert!(!notification_kinds(&app, &bob).await.contains(&"disclosure_made".to_owned()));
+            app.advance_clock(90 * 24 * 3600 + 1).await;
+            let bob = Customer { token: app.login(&bob.phone).await, ..bob };
+            assert_eq!(notification_kinds(&app, &bob).await.iter().filter(|k| *k == "disclosure_made").count(), 1);
+            app.advance_clock(3600).await;
+            assert_eq!(notification_kinds(&app, &bob).await.iter().filter(|k| *k == "disclosure_made").count(), 1);
+        }
     }
 }

@@ -12,6 +12,7 @@
 
 use recourse_domain::claim::{ClaimReason, HoldFacts, Outcome};
 use recourse_domain::risk::ReasonCode;
+use recourse_domain::trace::{Carried, Destination, attribute};
 use recourse_domain::transfer::TransferStatus;
 use recourse_domain::{AccountId, OperationId, Role};
 use recourse_store::{Audience, ClaimChange, ClaimEventRecord, ClaimFiled, ClaimHoldRecord, ClaimRecord, NewClaim, PayeeKey, StaffAction, UserRecord};
@@ -179,12 +180,12 @@ impl Service {
             StaffRequest::Note { text } => StaffAction::Note { text },
             StaffRequest::Message { to, text } => StaffAction::Message { to, text },
             StaffRequest::Hold { account, amount_fen, reason } => {
+                // The payee's account, or one down the trail: at most the
+                // claimed money that reached it (nothing off the trail).
                 let account = account.unwrap_or(record.payee_account);
-                // Until tracing shows where the money went, only the payee's account.
-                if account != record.payee_account {
-                    return Ok(Some(ClaimChange::Refused(recourse_store::ClaimRefusal::HoldBeyondLimit { limit_fen: 0 })));
-                }
-                StaffAction::PlaceHold { account, amount_fen, limit_fen: record.amount_fen, expires_at_us: policy.hold_expiry(now_us), note: reason }
+                let trail = self.trace(&record).await?;
+                let limit_fen = trail.iter().filter(|node| node.account == account).map(|node| node.traced_fen).sum();
+                StaffAction::PlaceHold { account, amount_fen, limit_fen, expires_at_us: policy.hold_expiry(now_us), note: reason }
             }
             StaffRequest::ExtendHold { hold, until_us } => StaffAction::ExtendHold { hold, until_us, max_us: policy.hold_max_us() },
             StaffRequest::ReleaseHold { hold } => StaffAction::ReleaseHold { hold },
@@ -192,6 +193,61 @@ impl Service {
         };
         let change = self.store.staff_claim_action(claim, agent.id, action, self.vault.audit_key(), now_us).await?;
         Ok(Some(change))
+    }
+
+    /// Where the claimed money went: the payee's account, then every
+    /// account its later payments reached within `claims.trace_window_hours`
+    /// of each arrival, up to `claims.trace_hops` hops, with the share of the
+    /// claimed money each carried (`recourse_domain::trace::attribute`).
+    /// Breadth first; at most `TRAIL_NODES_MAX` accounts.
+    pub async fn trace(&self, claim: &ClaimRecord) -> Result<Vec<TrailNode>, ServiceError> {
+        self.trace_from(claim.payee_account, claim.transfer, claim.amount_fen).await
+    }
+
+    /// The trail of `amount_fen` that `transfer` brought to `account`.
+    pub async fn trace_from(&self, account: AccountId, transfer: OperationId, amount_fen: i64) -> Result<Vec<TrailNode>, ServiceError> {
+        let policy = &self.config.claims;
+        let window_us = policy.trace_window_hours * 3_600_000_000;
+        let mut nodes = Vec::new();
+        let mut frontier = std::collections::VecDeque::from([(1, account, transfer, amount_fen)]);
+        while let Some((hop, account, arrived_via, traced_fen)) = frontier.pop_front() {
+            if nodes.len() >= TRAIL_NODES_MAX {
+                break;
+            }
+            let Some(found) = self.store.trace_hop(account, arrived_via, window_us).await? else { continue };
+            let until_us = found.arrived_at_us.saturating_add(window_us);
+            let (carried, remaining_fen) = attribute(traced_fen, found.balance_after_fen, &found.postings, until_us);
+            if hop < policy.trace_hops {
+                for out in &carried {
+                    if let Destination::Wallet { transfer, account: next } = out.destination {
+                        frontier.push_back((hop + 1, next, transfer, out.attributed_fen));
+                    }
+                }
+            }
+            nodes.push(TrailNode {
+                hop,
+                account,
+                owner: found.owner,
+                arrived_via,
+                arrived_at_us: found.arrived_at_us,
+                traced_fen,
+                carried,
+                remaining_fen,
+                available_now_fen: found.available_now_fen,
+                truncated: found.truncated,
+            });
+        }
+        Ok(nodes)
+    }
+
+    /// A claim's trail, for staff who may see the claim.
+    pub async fn trace_for(&self, viewer: &UserRecord, claim: uuid::Uuid) -> Result<Option<(ClaimRecord, Vec<TrailNode>)>, ServiceError> {
+        let Some(record) = self.store.claim(claim).await? else { return Ok(None) };
+        if Self::claim_role(viewer, &record) != Some(ClaimRole::Staff) {
+            return Ok(None);
+        }
+        let trail = self.trace(&record).await?;
+        Ok(Some((record, trail)))
     }
 
     /// A customer's notifications, newest first, after `before`, and the unread count.
@@ -213,6 +269,30 @@ impl Service {
     pub async fn claims_queue(&self, statuses: Vec<recourse_domain::claim::ClaimStatus>, owner: Option<Option<recourse_domain::UserId>>, limit: i64) -> Result<Vec<ClaimRecord>, ServiceError> {
         Ok(self.store.claims_queue(statuses, owner, limit).await?)
     }
+}
+
+/// Accounts followed on one trail at most.
+pub const TRAIL_NODES_MAX: usize = 200;
+
+/// One account on a claim's trail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrailNode {
+    /// 1: the payee's account; 2: an account the payee paid; …
+    pub hop: u32,
+    pub account: AccountId,
+    pub owner: Option<recourse_domain::UserId>,
+    /// The payment that brought the claimed money here.
+    pub arrived_via: OperationId,
+    pub arrived_at_us: i64,
+    /// How much of the claimed money arrived here.
+    pub traced_fen: i64,
+    /// The payments out that carried some of it.
+    pub carried: Vec<Carried>,
+    /// How much of it is still here by attribution.
+    pub remaining_fen: i64,
+    pub available_now_fen: i64,
+    /// The account moved more money than was read: the trail beyond is incomplete.
+    pub truncated: bool,
 }
 
 /// The payee's one click.

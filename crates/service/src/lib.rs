@@ -26,6 +26,7 @@ pub mod accounts;
 pub mod claims;
 pub mod clock;
 pub mod config;
+pub mod disclosures;
 pub mod identity_provider;
 pub mod money;
 pub mod passwords;

@@ -120,6 +120,12 @@ async fn run_claims_due(service: &Service) -> Result<u64, ServiceError> {
             break;
         }
     }
+    // Data subjects told of a disclosure once its legal delay is over.
+    for disclosure in service.store.due_disclosure_notices(service.clock.now_us(), DUE_BATCH_MAX).await? {
+        if service.store.send_disclosure_notice(disclosure, service.clock.now_us()).await? {
+            done += 1;
+        }
+    }
     Ok(done)
 }
 

@@ -14,7 +14,7 @@ use recourse_domain::ledger::{EntryKind, LedgerEntry, Movement, OperationKind};
 use recourse_domain::refusal::Refusal;
 use recourse_domain::risk::Lang;
 use recourse_domain::transfer::{Actor, TransferEvent, TransferStatus};
-use recourse_domain::{AccountId, Amount, Currency, OperationId, UserId};
+use recourse_domain::{AccountId, Amount, Currency, OperationId, UserId, trace};
 
 use crate::audit::{AuditEntry, AuditKey, append_audit};
 use crate::ops::{apply_entry, id, transition};
@@ -995,4 +995,64 @@ fn run_due_step(conn: &mut dyn SqlConn, record: &ClaimRecord, subject: uuid::Uui
         }
     }
     Ok(true)
+}
+
+/// What tracing needs to know about one account on a claim's trail: when
+/// the traced money arrived (by which operation), the account's settled
+/// balance just after, the settled movements after it within the window,
+/// who owns the account, and what is available on it now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceHop {
+    pub arrived_at_us: i64,
+    pub balance_after_fen: i64,
+    pub postings: Vec<trace::Posting>,
+    /// More movements than were read: the trail beyond them is not followed.
+    pub truncated: bool,
+    pub owner: Option<UserId>,
+    pub available_now_fen: i64,
+}
+
+/// Movements read per account on a trail.
+const TRACE_POSTINGS_MAX: i64 = 10_000;
+
+impl Store {
+    /// One hop of a trace: the money operation `arrival` credited `account`;
+    /// the account's movements after it up to `window_us` later. `None`
+    /// when that operation did not credit the account.
+    pub async fn trace_hop(&self, account: AccountId, arrival: OperationId, window_us: i64) -> Result<Option<TraceHop>, StoreError> {
+        self.read(move |conn| {
+            let arrived = conn.query_opt(
+                "SELECT seq, created_at FROM journal WHERE op_id = $1 AND account_id = $2 AND layer = 'settled' AND amount > 0 ORDER BY seq LIMIT 1",
+                &[id(arrival.as_bytes()), id(account.as_bytes())],
+            )?;
+            let Some(arrived) = arrived else { return Ok(None) };
+            let (seq, arrived_at_us) = (arrived.i64(0)?, arrived.i64(1)?);
+            let balance_after_fen = conn
+                .query_one("SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM journal WHERE account_id = $1 AND layer = 'settled' AND seq <= $2", &[id(account.as_bytes()), seq.into()])?
+                .i64(0)?;
+            let rows = conn.query(
+                "SELECT j.created_at, j.amount, j.op_kind, j.op_id, t.payee_account_id FROM journal j \
+                 LEFT JOIN transfers t ON t.id = j.op_id AND j.op_kind = 'transfer' \
+                 WHERE j.account_id = $1 AND j.layer = 'settled' AND j.seq > $2 AND j.created_at <= $3 ORDER BY j.seq LIMIT $4",
+                &[id(account.as_bytes()), seq.into(), arrived_at_us.saturating_add(window_us).into(), (TRACE_POSTINGS_MAX + 1).into()],
+            )?;
+            let truncated = rows.len() as i64 > TRACE_POSTINGS_MAX;
+            let postings = rows
+                .iter()
+                .take(TRACE_POSTINGS_MAX as usize)
+                .map(|row| {
+                    let operation = OperationId::from_bytes(row.id16(3)?);
+                    let destination = match (OperationKind::parse(&row.text(2)?), row.opt_id16(4)?) {
+                        (Some(OperationKind::Transfer), Some(to)) => trace::Destination::Wallet { transfer: operation, account: AccountId::from_bytes(to) },
+                        (Some(OperationKind::Withdrawal), _) => trace::Destination::Bank { operation },
+                        _ => trace::Destination::Other { operation },
+                    };
+                    Ok(trace::Posting { at_us: row.i64(0)?, amount_fen: row.i64(1)?, destination })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let now = conn.query_one("SELECT user_id, balance - held FROM accounts WHERE id = $1", &[id(account.as_bytes())])?;
+            Ok(Some(TraceHop { arrived_at_us, balance_after_fen, postings, truncated, owner: now.opt_id16(0)?.map(UserId::from_bytes), available_now_fen: now.i64(1)? }))
+        })
+        .await
+    }
 }

@@ -12,6 +12,7 @@
 
 pub mod audit;
 pub mod claims;
+pub mod disclosures;
 mod migrations;
 pub mod ops;
 pub mod payees;
@@ -30,6 +31,7 @@ use recourse_domain::{AccountId, UserId};
 use thiserror::Error;
 
 pub use audit::{AuditEntry, AuditKey, AuditVerdict};
+pub use disclosures::{DisclosureDecided, DisclosureDecision, DisclosureRecord, DisclosureStatus};
 pub use claims::{Audience, ClaimActor, ClaimChange, ClaimDue, ClaimEventRecord, ClaimFiled, ClaimHoldRecord, ClaimRecord, ClaimRefusal, NewClaim, NotificationRecord, StaffAction};
 pub use payees::{AttemptRecorded, ContactRecord, PayeeRelation};
 pub use risk::{PairFacts, PayeeKey, ReportDecided, ReportReason, ReportRecord, ReportStatus};

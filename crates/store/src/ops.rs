@@ -925,9 +925,10 @@ impl Store {
     pub async fn due_transfers(&self, now_us: i64, limit: i64) -> Result<Vec<(OperationId, TransferEvent)>, StoreError> {
         assert!((1..=10_000).contains(&limit));
         self.read(move |conn| {
-            // Claims' work (`claim_…` events) is read by `due_claim_work`.
+            // A transfer's deadlines fire `arrive` or `expire` (`TransferMode::due`);
+            // claims' and disclosures' work is read by their own queries.
             let rows = conn.query(
-                "SELECT subject_id, event FROM due_work WHERE due_at <= $1 AND event NOT LIKE 'claim\\_%' ESCAPE '\\' ORDER BY due_at, subject_id LIMIT $2",
+                "SELECT subject_id, event FROM due_work WHERE due_at <= $1 AND event IN ('arrive', 'expire') ORDER BY due_at, subject_id LIMIT $2",
                 &[now_us.into(), limit.into()],
             )?;
             rows.iter()

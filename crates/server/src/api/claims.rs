@@ -6,8 +6,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use recourse_domain::claim::{ClaimReason, ClaimStatus, Outcome, ReturnRefusal};
+use recourse_domain::trace::Destination;
 use recourse_domain::{AccountId, OperationId, Role};
-use recourse_service::claims::{CLAIM_TEXT_MAX_CHARS, ClaimRole, ClaimView, FilingRefusal, PayeeAnswer, StaffRequest};
+use recourse_service::claims::{CLAIM_TEXT_MAX_CHARS, ClaimRole, ClaimView, FilingRefusal, PayeeAnswer, StaffRequest, TrailNode};
 use recourse_service::clock::rfc3339;
 use recourse_store::{Audience, ClaimChange, ClaimFiled, ClaimRecord, ClaimRefusal};
 use serde::{Deserialize, Serialize};
@@ -607,4 +608,88 @@ pub async fn read_notification(State(state): State<AppState>, caller: Caller, Pa
     let not_found = || ApiError::not_found("no notification of yours has that id");
     let id: uuid::Uuid = id.parse().map_err(|_| not_found())?;
     if state.mark_notification_read(&caller.user, id).await? { Ok(StatusCode::NO_CONTENT) } else { Err(not_found()) }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CarriedView {
+    /// `transfer` (to another wallet: followed), `withdrawal` (out to a bank card: the trail ends) or `other`.
+    pub kind: String,
+    pub operation_id: String,
+    pub to_account_id: Option<String>,
+    pub at: String,
+    pub amount_fen: i64,
+    /// The share of the claimed money it carried.
+    pub attributed_fen: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TrailNodeView {
+    /// 1: the payee's account; 2: an account the payee paid; …
+    pub hop: u32,
+    pub account_id: String,
+    pub user_id: Option<String>,
+    /// The payment that brought the claimed money here.
+    pub arrived_via: String,
+    pub arrived_at: String,
+    /// How much of the claimed money arrived here.
+    pub traced_fen: i64,
+    /// How much of it is still here, by proportional attribution.
+    pub remaining_fen: i64,
+    pub available_now_fen: i64,
+    /// At most this may be held here for the claim (`POST /v1/staff/claims/{id}/holds` with `account_id`).
+    pub holdable_fen: i64,
+    pub carried: Vec<CarriedView>,
+    /// The account moved more money than tracing reads: the trail beyond is incomplete.
+    pub truncated: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TraceView {
+    pub claim_id: String,
+    /// Breadth first from the payee's account.
+    pub trail: Vec<TrailNodeView>,
+}
+
+#[utoipa::path(get, path = "/v1/staff/claims/{id}/trace", tag = "claims", security(("bearer" = [])),
+    description = "Where the claimed money went (agents, compliance officers, admins): the payee's later payments within `claims.trace_window_hours` of each arrival, up to `claims.trace_hops` hops, each carrying a proportional share of the claimed money.",
+    params(("id" = String, Path, description = "claim id")),
+    responses((status = 200, body = TraceView, description = "the trail, breadth first from the payee's account"),
+              (status = 404, description = "not-found (also for anyone but staff)", body = Problem, content_type = "application/problem+json")))]
+pub async fn trace_claim(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<TraceView>> {
+    let claim = claim_id(&id)?;
+    let (record, trail) = state.trace_for(&caller.user, claim).await?.ok_or_else(no_such_claim)?;
+    let trail = trail_view(&trail, record.amount_fen - record.returned_fen);
+    Ok(Json(TraceView { claim_id: claim.to_string(), trail }))
+}
+
+/// The trail as shown to staff and to an authority; `outstanding`: what is
+/// still claimed (bounds what may be held on each account).
+pub fn trail_view(trail: &[TrailNode], outstanding: i64) -> Vec<TrailNodeView> {
+    trail
+        .iter()
+        .map(|node| TrailNodeView {
+            hop: node.hop,
+            account_id: node.account.to_string(),
+            user_id: node.owner.map(|u| u.to_string()),
+            arrived_via: node.arrived_via.to_string(),
+            arrived_at: rfc3339(node.arrived_at_us),
+            traced_fen: node.traced_fen,
+            remaining_fen: node.remaining_fen,
+            available_now_fen: node.available_now_fen,
+            holdable_fen: node.traced_fen.min(outstanding).min(node.available_now_fen).max(0),
+            carried: node
+                .carried
+                .iter()
+                .map(|c| {
+                    let (kind, operation, to) = match c.destination {
+                        Destination::Wallet { transfer, account } => ("transfer", transfer, Some(account.to_string())),
+                        Destination::Bank { operation } => ("withdrawal", operation, None),
+                        Destination::Other { operation } => ("other", operation, None),
+                    };
+                    CarriedView { kind: kind.into(), operation_id: operation.to_string(), to_account_id: to, at: rfc3339(c.at_us), amount_fen: c.amount_fen, attributed_fen: c.attributed_fen }
+                })
+                .collect(),
+            truncated: node.truncated,
+        })
+        .collect()
 }

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod claims;
+pub mod disclosures;
 pub mod money;
 pub mod payees;
 pub mod risk;
