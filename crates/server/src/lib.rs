@@ -15,6 +15,7 @@ pub mod auth;
 pub mod extract;
 pub mod logs;
 mod openapi;
+mod pdf;
 pub mod problem;
 pub mod state;
 
@@ -70,7 +71,7 @@ pub fn app_state_with_provider(store: Store, config: ServiceConfig, identity_pro
 
 /// The documented API routes, and the OpenAPI document that describes them.
 fn api_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    use api::{accounts, claims, disclosures, money, payees, risk, system};
+    use api::{accounts, claims, disclosures, evidence, money, payees, risk, system};
     let mut router = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(system::healthz))
         .routes(routes!(system::metrics))
@@ -101,6 +102,7 @@ fn api_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
         .routes(routes!(risk::dismiss_report))
         .routes(routes!(claims::file_claim, claims::my_claims))
         .routes(routes!(claims::get_claim))
+        .routes(routes!(evidence::evidence))
         .routes(routes!(claims::return_claim))
         .routes(routes!(claims::contest_claim))
         .routes(routes!(claims::staff_claims))

@@ -426,3 +426,76 @@ mod disclosure {
         }
     }
 }
+
+mod evidence_pack {
+    use super::*;
+
+    /// The PDF's text, read back with `pdftotext` (Debian `poppler-utils`).
+    fn pdf_text(pdf: &[u8]) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pack.pdf");
+        std::fs::write(&path, pdf).unwrap();
+        let out = std::process::Command::new("pdftotext")
+            .arg("-enc")
+            .arg("UTF-8")
+            .arg(&path)
+            .arg("-")
+            .output()
+            .expect("pdftotext reads the evidence PDFs back: install Debian's poppler-utils (.ci/run does)");
+        assert!(out.status.success(), "pdftotext: {}", String::from_utf8_lossy(&out.stderr));
+        // pdftotext may break lines anywhere: compare without whitespace.
+        String::from_utf8(out.stdout).unwrap().split_whitespace().collect()
+    }
+
+    async fn download(app: &TestApp, path: &str, token: &str) -> (u16, Vec<u8>, String) {
+        let response = app.client.get(format!("{}{path}", app.base)).bearer_auth(token).send().await.unwrap();
+        let status = response.status().as_u16();
+        let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        (status, response.bytes().await.unwrap().to_vec(), content_type)
+    }
+
+    both_stores! {
+        async fn the_evidence_pack_is_a_pdf_with_the_counterparty_masked_except_for_an_approved_authority(app) {
+            let alice = app.customer_named(Some("王小明"), 100_000).await;
+            let bob = app.customer_as(Some("李四"), "卖家小李", 0).await;
+            let (transfer, filed) = paid_and_claimed(&app, &alice, &bob, 5_000, "goods_not_received").await;
+            assert_eq!(filed.status, 201);
+            let claim = filed.body["id"].as_str().unwrap().to_owned();
+            let reference = filed.body["reference"].as_str().unwrap().to_owned();
+            let path = format!("/v1/claims/{claim}/evidence.pdf");
+
+            let (status, pdf, content_type) = download(&app, &path, &alice.token).await;
+            assert_eq!((status, content_type.as_str()), (200, "application/pdf"));
+            assert!(pdf.starts_with(b"%PDF-"), "a PDF");
+            let text = pdf_text(&pdf);
+            for expected in ["Recourse申诉证据包", reference.as_str(), "¥50.00", "卖家小李", "*四", "付款时付款人看到的信息", "下一步法律途径", "人民法院", transfer.as_str()] {
+                assert!(text.contains(expected), "the claimant's copy lacks {expected:?}: {text}");
+            }
+            assert!(!text.contains("李四"), "the counterparty is masked in the claimant's copy");
+            let english = pdf_text(&download(&app, &format!("{path}?lang=en"), &alice.token).await.1);
+            for expected in ["Recourseevidencepack", "Thenextlegalstep", "unjustenrichment", "Warningshown"] {
+                assert!(english.contains(expected), "the English copy lacks {expected:?}: {english}");
+            }
+            assert_eq!(app.get(&format!("{path}?lang=fr"), &alice.token).await.code(), "invalid-query");
+            // Not for the payee, a stranger, or an authority without an approved disclosure.
+            let stranger = app.customer_named(Some("张三"), 0).await;
+            let police = staff(&app, Role::Authority).await;
+            for token in [&bob.token, &stranger.token, &police] {
+                assert_eq!(download(&app, &path, token).await.0, 404);
+            }
+            let agent = staff(&app, Role::Agent).await;
+            assert!(!pdf_text(&download(&app, &path, &agent).await.1).contains("李四"), "staff see it masked too");
+
+            // The authority's copy after approval: the payee in full, the read audited.
+            let compliance = staff(&app, Role::Compliance).await;
+            let request = app.post("/v1/disclosures", Some(&police), json!({"claim_id": claim, "legal_basis": "Criminal Procedure Law art. 54", "document_ref": "HZ-1"})).await;
+            let disclosure = request.body["id"].as_str().unwrap();
+            assert_eq!(download(&app, &path, &police).await.0, 404, "not before approval");
+            assert_eq!(app.request(reqwest::Method::POST, &format!("/v1/disclosures/{disclosure}/approve"), Some(&compliance), None, None).await.status, 200);
+            let full = pdf_text(&download(&app, &path, &police).await.1);
+            assert!(full.contains("李四") && full.contains(bob.id_number.as_deref().unwrap()), "{full}");
+            let verdict = app.store.verify_audit(vec![app.state.vault.audit_key()]).await.unwrap();
+            assert_eq!(verdict, AuditVerdict::Intact { entries: 3 }, "request, approval, and the read of the pack");
+        }
+    }
+}

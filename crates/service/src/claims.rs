@@ -250,6 +250,45 @@ impl Service {
         Ok(Some((record, trail)))
     }
 
+    /// The evidence pack of a claim: for the claimant and staff (the
+    /// counterparty masked), and for an authority holding an approved
+    /// disclosure on this claim (the counterparty in full; the read is
+    /// audited). `None` for anyone else.
+    pub async fn evidence_for(&self, viewer: &UserRecord, claim: uuid::Uuid) -> Result<Option<Evidence>, ServiceError> {
+        let Some((record, timeline, holds)) = self.store.claim_with_timeline(claim).await? else { return Ok(None) };
+        let (role, authority_copy) = match (Self::claim_role(viewer, &record), viewer.role) {
+            (Some(ClaimRole::Claimant), _) => (ClaimRole::Claimant, false),
+            (Some(ClaimRole::Staff), _) => (ClaimRole::Staff, false),
+            (_, Role::Authority) => match self.store.approved_disclosure_for_claim(claim, viewer.id).await? {
+                Some(disclosure) => {
+                    self.store.log_disclosure_read(disclosure.id, viewer.id, self.vault.audit_key(), self.clock.now_us()).await?;
+                    (ClaimRole::Staff, true)
+                }
+                None => return Ok(None),
+            },
+            _ => return Ok(None),
+        };
+        let transfer = self.store.transfer(record.transfer).await?.ok_or_else(|| ServiceError::Internal("a claim's transfer vanished".into()))?;
+        let party = |user: UserRecord| EvidenceParty {
+            nickname: user.nickname.clone(),
+            masked_name: user.masked_name.clone(),
+            masked_phone: recourse_domain::phone::Phone::parse(&user.phone).map(|p| p.masked()).unwrap_or_default(),
+            legal_name: None,
+            id_number: None,
+            phone: None,
+        };
+        let missing = || ServiceError::Internal("a claim's party vanished".into());
+        let payer = party(self.store.user(record.claimant).await?.ok_or_else(missing)?);
+        let payee_user = self.store.user(record.payee).await?.ok_or_else(missing)?;
+        let mut payee = party(payee_user.clone());
+        if authority_copy {
+            let (legal_name, id_number) = self.identity_of(&payee_user).await?;
+            payee = EvidenceParty { legal_name, id_number, phone: Some(payee_user.phone.clone()), ..payee };
+        }
+        let view = ClaimView::for_role(role, record, timeline, holds);
+        Ok(Some(Evidence { view, transfer, payer, payee, authority_copy, generated_at_us: self.clock.now_us() }))
+    }
+
     /// A customer's notifications, newest first, after `before`, and the unread count.
     pub async fn notifications(&self, user: &UserRecord, before: Option<uuid::Uuid>, limit: i64) -> Result<(Vec<recourse_store::NotificationRecord>, i64), ServiceError> {
         Ok(self.store.notifications(user.id, before, limit).await?)
@@ -269,6 +308,36 @@ impl Service {
     pub async fn claims_queue(&self, statuses: Vec<recourse_domain::claim::ClaimStatus>, owner: Option<Option<recourse_domain::UserId>>, limit: i64) -> Result<Vec<ClaimRecord>, ServiceError> {
         Ok(self.store.claims_queue(statuses, owner, limit).await?)
     }
+}
+
+/// A party as an evidence pack shows them.
+#[derive(Clone)]
+pub struct EvidenceParty {
+    pub nickname: String,
+    pub masked_name: Option<String>,
+    pub masked_phone: String,
+    /// Only in an authority's copy after an approved disclosure.
+    pub legal_name: Option<String>,
+    pub id_number: Option<String>,
+    pub phone: Option<String>,
+}
+
+impl std::fmt::Debug for EvidenceParty {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EvidenceParty(…)")
+    }
+}
+
+/// Everything an evidence pack shows, for one viewer.
+#[derive(Clone, Debug)]
+pub struct Evidence {
+    pub view: ClaimView,
+    pub transfer: recourse_store::TransferDetails,
+    pub payer: EvidenceParty,
+    pub payee: EvidenceParty,
+    /// The copy of an authority with an approved disclosure: the payee in full.
+    pub authority_copy: bool,
+    pub generated_at_us: i64,
 }
 
 /// Accounts followed on one trail at most.

@@ -45,6 +45,15 @@ impl std::fmt::Debug for DisclosedData {
 }
 
 impl Service {
+    /// A customer's decrypted legal name and identity number (for a
+    /// disclosure that was approved; nothing else calls this).
+    pub(crate) async fn identity_of(&self, subject: &UserRecord) -> Result<(Option<String>, Option<String>), ServiceError> {
+        let Some(identity) = self.store.encrypted_identity(subject.id).await? else { return Ok((None, None)) };
+        let row = subject.id.as_bytes().to_vec();
+        let decrypt = |column, bytes: &[u8]| self.vault.decrypt(Slot { table: "users", column, row: &row }, bytes).map_err(|e| ServiceError::Internal(e.to_string()));
+        Ok((Some(decrypt("legal_name_enc", &identity.legal_name_enc)?), Some(decrypt("id_number_enc", &identity.id_number_enc)?)))
+    }
+
     /// An authority files a request. `None`: no such claim or transfer.
     pub async fn request_disclosure(&self, authority: &UserRecord, target: DisclosureTarget, legal_basis: String, document_ref: String) -> Result<Option<DisclosureRecord>, ServiceError> {
         assert_eq!(authority.role, Role::Authority, "disclosure requests are an authority's (checked at the edge)");
@@ -102,14 +111,7 @@ impl Service {
         }
         self.store.log_disclosure_read(disclosure, viewer.id, self.vault.audit_key(), self.clock.now_us()).await?;
         let subject = self.store.user(record.subject).await?.ok_or_else(|| ServiceError::Internal("a disclosure's subject vanished".into()))?;
-        let (legal_name, id_number) = match self.store.encrypted_identity(subject.id).await? {
-            Some(identity) => {
-                let row = subject.id.as_bytes().to_vec();
-                let decrypt = |column, bytes: &[u8]| self.vault.decrypt(Slot { table: "users", column, row: &row }, bytes).map_err(|e| ServiceError::Internal(e.to_string()));
-                (Some(decrypt("legal_name_enc", &identity.legal_name_enc)?), Some(decrypt("id_number_enc", &identity.id_number_enc)?))
-            }
-            None => (None, None),
-        };
+        let (legal_name, id_number) = self.identity_of(&subject).await?;
         let transfer = self.store.transfer(record.transfer).await?.ok_or_else(|| ServiceError::Internal("a disclosure's transfer vanished".into()))?.transfer;
         let trail = self.trace_from(transfer.payee_account, transfer.id, transfer.amount.fen()).await?;
         let data = DisclosedData { legal_name, id_number, phone: subject.phone.clone(), trail };

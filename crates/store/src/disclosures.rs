@@ -169,6 +169,18 @@ impl Store {
         .await
     }
 
+    /// The approved disclosure `requester` holds for `claim`, if any.
+    pub async fn approved_disclosure_for_claim(&self, claim: uuid::Uuid, requester: UserId) -> Result<Option<DisclosureRecord>, StoreError> {
+        self.read(move |conn| {
+            let row = conn.query_opt(
+                &format!("SELECT {DISCLOSURE_COLUMNS} FROM disclosures WHERE claim_id = $1 AND requester_id = $2 AND status = 'approved' ORDER BY created_at LIMIT 1"),
+                &[id(claim.as_bytes()), id(requester.as_bytes())],
+            )?;
+            row.map(|row| disclosure_from_row(&row)).transpose()
+        })
+        .await
+    }
+
     /// Log a read of disclosed data (before the data leaves the service).
     pub async fn log_disclosure_read(&self, disclosure: uuid::Uuid, reader: UserId, audit_key: AuditKey, now_us: i64) -> Result<(), StoreError> {
         let entry = AuditEntry { at_us: now_us, actor: Some(reader), action: "disclosure.read".into(), subject: format!("disclosure:{disclosure}"), details: serde_json::json!({}) };

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod claims;
 pub mod disclosures;
+pub mod evidence;
 pub mod money;
 pub mod payees;
 pub mod risk;
