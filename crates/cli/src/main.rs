@@ -62,8 +62,9 @@ enum AdminCommand {
     },
     /// Replay the journal against every balance and check every ledger invariant.
     CheckLedger,
-    /// Check the audit log's keyed hash chain (needs the identity key):
-    /// exit 0 when intact, non-zero naming the first bad entry.
+    /// Check the audit log's keyed hash chain (needs the identity key, and
+    /// `identity_key_previous` for entries made before a rotation): exit 0
+    /// when intact, non-zero naming the first bad entry.
     VerifyAudit,
     /// Create or upgrade the schema, then exit.
     Migrate,
@@ -181,10 +182,11 @@ async fn admin(settings: Settings, command: AdminCommand) -> anyhow::Result<()> 
             anyhow::ensure!(report.is_sound(), "the ledger has {} problem(s)", report.problems.len());
         }
         AdminCommand::VerifyAudit => {
-            let key = settings.required_identity_key()?;
+            let mut keys = vec![settings.required_identity_key()?];
+            keys.extend(settings.previous_identity_key()?);
             let store = open_store(&settings).await?;
-            let audit_key = recourse_service::vault::Vault::new(&key).audit_key();
-            match store.verify_audit(vec![audit_key]).await? {
+            let audit_keys = keys.iter().map(|key| recourse_service::vault::Vault::new(key).audit_key()).collect();
+            match store.verify_audit(audit_keys).await? {
                 recourse_store::AuditVerdict::Intact { entries } => println!("audit log intact: {entries} entries"),
                 recourse_store::AuditVerdict::Broken { seq, why } => anyhow::bail!("audit log broken at entry {seq}: {why}"),
             }

@@ -58,6 +58,9 @@ pub struct Settings {
     pub database_url: Option<String>,
     /// 64 hex characters. Required by `serve`; keep it out of the repository.
     pub identity_key: Option<String>,
+    /// The key before the last rotation (64 hex characters), if any: the
+    /// audit log's entries made under it still verify.
+    pub identity_key_previous: Option<String>,
     pub time_zone: String,
     /// `json` (default for serve) or `pretty`.
     pub log_format: String,
@@ -79,6 +82,7 @@ impl Default for Settings {
             data_dir: PathBuf::from("./recourse-data"),
             database_url: None,
             identity_key: None,
+            identity_key_previous: None,
             time_zone: "Asia/Shanghai".into(),
             log_format: "json".into(),
             limits: Limits::default(),
@@ -148,5 +152,10 @@ impl Settings {
             "no identity key: set RECOURSE_IDENTITY_KEY to 64 hex characters (generate one with `recourse admin generate-key`)",
         )?;
         recourse_service::vault::parse_key(text).context("RECOURSE_IDENTITY_KEY")
+    }
+
+    /// The previous identity key, if one is set.
+    pub fn previous_identity_key(&self) -> anyhow::Result<Option<[u8; 32]>> {
+        self.identity_key_previous.as_deref().map(|text| recourse_service::vault::parse_key(text).context("RECOURSE_IDENTITY_KEY_PREVIOUS")).transpose()
     }
 }

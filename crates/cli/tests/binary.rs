@@ -354,3 +354,40 @@ async fn a_pending_transfer_survives_kill_9_on_postgres() {
     a_pending_transfer_survives_kill_9(database.store_args()).await;
     database.drop_database().await;
 }
+
+/// `admin verify-audit` on a store whose audit log was written under the
+/// previous key and the current one, then edited behind the service's back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_audit_finds_the_first_edited_entry() {
+    const OLD_KEY: &str = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
+    let dir = tempfile::tempdir().unwrap();
+    let store_args = vec!["--data-dir".to_owned(), dir.path().display().to_string()];
+    {
+        let mut config = recourse_store::StoreConfig::new(recourse_store::Backend::Sqlite { data_dir: dir.path().to_path_buf() });
+        config.readers = 1;
+        let store = tokio::task::spawn_blocking(move || recourse_store::Store::open(&config)).await.unwrap().unwrap();
+        let key = |hex: &str| recourse_service::vault::Vault::new(&recourse_service::vault::parse_key(hex).unwrap()).audit_key();
+        let entry = |n: i64| recourse_store::AuditEntry { at_us: n, actor: None, action: "claim.note".into(), subject: format!("claim:{n}"), details: serde_json::json!({ "n": n }) };
+        store.audit_append(key(OLD_KEY), entry(1)).await.unwrap();
+        store.audit_append(key(KEY), entry(2)).await.unwrap();
+        store.audit_append(key(KEY), entry(3)).await.unwrap();
+    }
+    let verify = |previous: Option<&str>| {
+        let mut command = recourse(&store_args);
+        command.args(["admin", "verify-audit"]);
+        if let Some(previous) = previous {
+            command.env("RECOURSE_IDENTITY_KEY_PREVIOUS", previous);
+        }
+        command.output().unwrap()
+    };
+    let intact = verify(Some(OLD_KEY));
+    assert!(intact.status.success(), "{}", String::from_utf8_lossy(&intact.stderr));
+    assert!(String::from_utf8_lossy(&intact.stdout).contains("intact: 3 entries"));
+    let without_previous = verify(None);
+    assert!(!without_previous.status.success());
+    assert!(String::from_utf8_lossy(&without_previous.stderr).contains("entry 1"), "{}", String::from_utf8_lossy(&without_previous.stderr));
+    rusqlite::Connection::open(dir.path().join("recourse.db")).unwrap().execute_batch("UPDATE audit_log SET subject = 'claim:99' WHERE seq = 2").unwrap();
+    let edited = verify(Some(OLD_KEY));
+    assert!(!edited.status.success());
+    assert!(String::from_utf8_lossy(&edited.stderr).contains("broken at entry 2"), "{}", String::from_utf8_lossy(&edited.stderr));
+}

@@ -499,3 +499,58 @@ mod evidence_pack {
         }
     }
 }
+
+mod who_may {
+    use super::*;
+
+    both_stores! {
+        async fn see_and_do_what_on_a_claim(app) {
+            let alice = app.customer_named(Some("王小明"), 10_000).await;
+            let bob = app.customer_named(Some("李四"), 0).await;
+            let stranger = app.customer_named(Some("张三"), 0).await;
+            let (_, filed) = paid_and_claimed(&app, &alice, &bob, 2_000, "wrong_recipient").await;
+            let claim = filed.body["id"].as_str().unwrap().to_owned();
+            let people = [
+                ("claimant", alice.token.clone()),
+                ("payee", bob.token.clone()),
+                ("agent", staff(&app, Role::Agent).await),
+                ("compliance", staff(&app, Role::Compliance).await),
+                ("authority", staff(&app, Role::Authority).await),
+                ("admin", staff(&app, Role::Admin).await),
+                ("stranger", stranger.token.clone()),
+            ];
+            // Expected status per person, in the order above.
+            let get_routes: [(String, [u16; 7]); 5] = [
+                (format!("/v1/claims/{claim}"), [200, 200, 200, 200, 404, 200, 404]),
+                (format!("/v1/claims/{claim}/evidence.pdf"), [200, 404, 200, 200, 404, 200, 404]),
+                ("/v1/staff/claims".to_owned(), [403, 403, 200, 200, 403, 200, 403]),
+                (format!("/v1/staff/claims/{claim}/trace"), [404, 404, 200, 200, 404, 200, 404]),
+                ("/v1/staff/disclosures".to_owned(), [403, 403, 403, 200, 403, 403, 403]),
+            ];
+            for (path, expected) in &get_routes {
+                for ((who, token), want) in people.iter().zip(expected) {
+                    let got = app.client.get(format!("{}{path}", app.base)).bearer_auth(token).send().await.unwrap().status().as_u16();
+                    assert_eq!(got, *want, "{who} GET {path}");
+                }
+            }
+            // Role checks come before the claim's status: every non-agent gets
+            // 403 for the decision, whether or not the agent decided first.
+            let post_routes: [(String, Value, [u16; 7]); 3] = [
+                (format!("/v1/claims/{claim}/return"), json!({"amount": 999_999}), [404, 409, 404, 404, 404, 404, 404]),
+                (format!("/v1/staff/claims/{claim}/notes"), json!({"text": "checked"}), [403, 403, 200, 403, 403, 403, 403]),
+                (format!("/v1/staff/claims/{claim}/decision"), json!({"outcome": "reject", "reason": "no"}), [403, 403, 200, 403, 403, 403, 403]),
+            ];
+            for (path, body, expected) in &post_routes {
+                for ((who, token), want) in people.iter().zip(expected) {
+                    let got = app.client.post(format!("{}{path}", app.base)).json(body).bearer_auth(token).send().await.unwrap().status().as_u16();
+                    assert_eq!(got, *want, "{who} POST {path}");
+                }
+            }
+            // The notes are staff-only: the claimant and payee never see them.
+            for token in [&alice.token, &bob.token] {
+                let seen = app.get(&format!("/v1/claims/{claim}"), token).await;
+                assert!(!seen.body.to_string().contains("checked"), "{}", seen.body);
+            }
+        }
+    }
+}
