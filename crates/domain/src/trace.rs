@@ -17,7 +17,10 @@ pub enum Destination {
     Wallet { transfer: OperationId, account: AccountId },
     /// Out of Recourse (a withdrawal to a bank card): the trail ends.
     Bank { operation: OperationId },
-    /// Anything else that left the account (a return, a hold taken).
+    /// Sent back to a claimant (a claim's return, or a claim's hold
+    /// settled): claimed money first, not a share.
+    Returned { operation: OperationId },
+    /// Anything else that left the account.
     Other { operation: OperationId },
 }
 
@@ -53,8 +56,13 @@ pub fn attribute(traced_fen: i64, balance_after_fen: i64, postings: &[Posting], 
             continue;
         }
         let out = -posting.amount_fen;
-        // The traced share of what leaves, rounded down (never more than is left).
-        let share = if balance > 0 { (i128::from(out) * i128::from(traced) / i128::from(balance)) as i64 } else { 0 };
+        // The traced share of what leaves, rounded down (never more than is
+        // left); what goes back to a claimant is the claimed money itself.
+        let share = match posting.destination {
+            Destination::Returned { .. } => out,
+            _ if balance > 0 => (i128::from(out) * i128::from(traced) / i128::from(balance)) as i64,
+            _ => 0,
+        };
         let share = share.min(traced);
         balance -= out;
         traced -= share;
@@ -98,6 +106,14 @@ mod tests {
         assert_eq!(left, 250);
         let total: i64 = carried.iter().map(|c| c.attributed_fen).sum();
         assert_eq!(total + left, 1_000, "nothing is lost or created");
+    }
+
+    #[test]
+    fn money_sent_back_to_a_claimant_is_the_claimed_money_first() {
+        let postings = [Posting { at_us: 10, amount_fen: -1_000, destination: Destination::Returned { operation: OperationId::from_bytes([5; 16]) } }];
+        let (carried, left) = attribute(3_000, 30_000, &postings, 100);
+        assert_eq!(carried[0].attributed_fen, 1_000, "not a tenth of it");
+        assert_eq!(left, 2_000);
     }
 
     #[test]

@@ -219,12 +219,14 @@ both_stores! {
         assert_eq!(app.transfer(&bob, &carol, 3_000, "on-1").await.status, 201);
         app.advance_clock(HOUR).await;
         assert_eq!(app.transfer(&carol, &dave, 2_000, "on-2").await.status, 201);
-        app.advance_clock(80 * HOUR).await;
-        // Outside the 72 hours after the money reached bob: not followed.
-        assert_eq!(app.transfer(&bob, &erin, 1_000, "late").await.status, 201);
         let filed = app.post("/v1/claims", Some(&alice.token), json!({"transfer_id": transfer, "reason": "fraud", "details": "A fake seller."})).await;
         assert_eq!(filed.status, 201, "{}", filed.body);
         let claim = filed.body["id"].as_str().unwrap().to_owned();
+        // Bob sends 500 back: that is the claimed money itself, not a share of his balance.
+        assert_eq!(app.post(&format!("/v1/claims/{claim}/return"), Some(&bob.token), json!({"amount": 500})).await.status, 200);
+        app.advance_clock(80 * HOUR).await;
+        // Outside the 72 hours after the money reached bob: not followed.
+        assert_eq!(app.transfer(&bob, &erin, 1_000, "late").await.status, 201);
 
         let agent = staff(&app, Role::Agent).await;
         assert_eq!(app.get(&format!("/v1/staff/claims/{claim}/trace"), &alice.token).await.code(), "not-found", "staff only");
@@ -237,10 +239,12 @@ both_stores! {
             .collect();
         // Bob had nothing else: all 3,000 sent on were the claimed money. Carol
         // had 1,000 of her own: 3/4 of her 2,000 to dave was.
-        assert_eq!(summary, vec![(1, bob.id.as_str(), 5_000, 2_000), (2, carol.id.as_str(), 3_000, 1_500), (3, dave.id.as_str(), 1_500, 1_500)], "{}", trace.body);
-        assert_eq!(trail[0]["carried"].as_array().unwrap().len(), 1, "erin's payment was outside the window");
+        assert_eq!(summary, vec![(1, bob.id.as_str(), 5_000, 1_500), (2, carol.id.as_str(), 3_000, 1_500), (3, dave.id.as_str(), 1_500, 1_500)], "{}", trace.body);
+        let kinds: Vec<&str> = trail[0]["carried"].as_array().unwrap().iter().map(|c| c["kind"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["transfer", "returned"], "erin's payment was outside the window");
+        assert_eq!(trail[0]["carried"][1]["attributed_fen"], 500);
         assert_eq!(trail[1]["carried"][0]["attributed_fen"], 1_500);
-        assert_eq!(trail[0]["holdable_fen"], 1_000, "what bob still has");
+        assert_eq!(trail[0]["holdable_fen"], 500, "what bob still has");
 
         // Holds down the trail, within what reached each account.
         let account = |n: usize| trail[n]["account_id"].as_str().unwrap().to_owned();
@@ -251,13 +255,13 @@ both_stores! {
         assert_eq!(hold(account(2), 1_600).await.code(), "hold-exceeds-limit");
         assert_eq!(hold(account(2), 1_500).await.status, 200);
         assert_eq!(hold(account(1), 1_500).await.status, 200);
-        assert_eq!(hold(account(0), 2_000).await.code(), "insufficient-funds");
-        assert_eq!(hold(account(0), 1_000).await.status, 200);
+        assert_eq!(hold(account(0), 1_000).await.code(), "insufficient-funds");
+        assert_eq!(hold(account(0), 500).await.status, 200);
         assert_eq!(hold(uuid::Uuid::now_v7().to_string(), 100).await.code(), "hold-exceeds-limit", "off the trail");
         assert!(notification_kinds(&app, &dave).await.contains(&"funds_held".to_owned()));
         let decided = app.post(&format!("/v1/staff/claims/{claim}/decision"), Some(&agent), json!({"outcome": "return", "reason": "Traced and recovered."})).await;
         assert_eq!(decided.status, 200, "{}", decided.body);
-        assert_eq!((decided.body["status"].as_str(), decided.body["returned_fen"].as_i64()), (Some("returned"), Some(4_000)));
+        assert_eq!((decided.body["status"].as_str(), decided.body["returned_fen"].as_i64()), (Some("returned"), Some(500 + 3_500)));
         assert_eq!(app.available(&alice).await, 5_000 + 4_000);
         assert_eq!((app.available(&bob).await, app.available(&carol).await, app.available(&dave).await), (0, 500, 500));
         let transfer_now = app.get(&format!("/v1/transfers/{transfer}"), &alice.token).await;

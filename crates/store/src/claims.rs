@@ -1045,6 +1045,7 @@ impl Store {
                     let destination = match (OperationKind::parse(&row.text(2)?), row.opt_id16(4)?) {
                         (Some(OperationKind::Transfer), Some(to)) => trace::Destination::Wallet { transfer: operation, account: AccountId::from_bytes(to) },
                         (Some(OperationKind::Withdrawal), _) => trace::Destination::Bank { operation },
+                        (Some(OperationKind::ClaimReturn | OperationKind::ClaimHold), _) => trace::Destination::Returned { operation },
                         _ => trace::Destination::Other { operation },
                     };
                     Ok(trace::Posting { at_us: row.i64(0)?, amount_fen: row.i64(1)?, destination })

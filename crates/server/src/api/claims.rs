@@ -612,7 +612,7 @@ pub async fn read_notification(State(state): State<AppState>, caller: Caller, Pa
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CarriedView {
-    /// `transfer` (to another wallet: followed), `withdrawal` (out to a bank card: the trail ends) or `other`.
+    /// `transfer` (to another wallet: followed), `withdrawal` (out to a bank card: the trail ends), `returned` (to a claimant: claimed money first) or `other`.
     pub kind: String,
     pub operation_id: String,
     pub to_account_id: Option<String>,
@@ -684,6 +684,7 @@ pub fn trail_view(trail: &[TrailNode], outstanding: i64) -> Vec<TrailNodeView> {
                     let (kind, operation, to) = match c.destination {
                         Destination::Wallet { transfer, account } => ("transfer", transfer, Some(account.to_string())),
                         Destination::Bank { operation } => ("withdrawal", operation, None),
+                        Destination::Returned { operation } => ("returned", operation, None),
                         Destination::Other { operation } => ("other", operation, None),
                     };
                     CarriedView { kind: kind.into(), operation_id: operation.to_string(), to_account_id: to, at: rfc3339(c.at_us), amount_fen: c.amount_fen, attributed_fen: c.attributed_fen }
