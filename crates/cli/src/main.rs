@@ -129,7 +129,21 @@ pub async fn serve(settings: Settings, args: ServeArgs, identity_key: [u8; 32], 
     // server finishes its requests, then the scheduler finishes its round.
     let (stop_scheduler, stopping) = tokio::sync::watch::channel(false);
     let scheduler = recourse_service::scheduler::spawn(state.service.clone(), stopping);
-    let served = recourse_server::serve(listener, recourse_server::router(state), shutdown_signal()).await;
+    let router = match &settings.metrics_listen {
+        None => recourse_server::router(state),
+        Some(metrics_listen) => {
+            let (router, metrics) = recourse_server::router_and_metrics(state);
+            let metrics_listener = tokio::net::TcpListener::bind(metrics_listen).await.with_context(|| format!("listening on {metrics_listen} for /metrics"))?;
+            tracing::info!(address = %metrics_listener.local_addr()?, "metrics are served here only");
+            tokio::spawn(async move {
+                if let Err(error) = recourse_server::serve(metrics_listener, metrics, std::future::pending()).await {
+                    tracing::warn!(%error, "the metrics listener stopped");
+                }
+            });
+            router
+        }
+    };
+    let served = recourse_server::serve(listener, router, shutdown_signal()).await;
     let _ = stop_scheduler.send(true);
     let _ = scheduler.await;
     served?;

@@ -54,6 +54,9 @@ impl Default for StoreSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub listen: String,
+    /// Serve `/metrics` on this address instead of the public one (it then
+    /// answers 404 there), so that it need not be public.
+    pub metrics_listen: Option<String>,
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
     /// 64 hex characters. Required by `serve`; keep it out of the repository.
@@ -79,6 +82,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             listen: "127.0.0.1:8080".into(),
+            metrics_listen: None,
             data_dir: PathBuf::from("./recourse-data"),
             database_url: None,
             identity_key: None,

@@ -391,3 +391,28 @@ async fn verify_audit_finds_the_first_edited_entry() {
     assert!(!edited.status.success());
     assert!(String::from_utf8_lossy(&edited.stderr).contains("broken at entry 2"), "{}", String::from_utf8_lossy(&edited.stderr));
 }
+
+/// `metrics_listen` moves `/metrics` off the public address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_be_served_on_a_separate_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = vec!["--data-dir".to_owned(), dir.path().display().to_string()];
+    let (port, metrics_port) = (free_port(), free_port());
+    let mut server = Server(
+        recourse(&store)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env("RECOURSE_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_healthy(&client, &base, &mut server).await;
+    assert_eq!(client.get(format!("{base}/metrics")).send().await.unwrap().status(), 404, "not on the public address");
+    let openapi: serde_json::Value = client.get(format!("{base}/openapi.json")).send().await.unwrap().json().await.unwrap();
+    assert!(openapi["paths"]["/metrics"].is_null(), "nor in its API description");
+    let metrics = client.get(format!("http://127.0.0.1:{metrics_port}/metrics")).send().await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    assert!(metrics.text().await.unwrap().contains("recourse_http_requests_total"));
+}

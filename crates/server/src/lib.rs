@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -35,6 +35,7 @@ use recourse_service::identity_provider::IdentityProvider;
 use recourse_store::Store;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -70,11 +71,13 @@ pub fn app_state_with_provider(store: Store, config: ServiceConfig, identity_pro
 }
 
 /// The documented API routes, and the OpenAPI document that describes them.
-fn api_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+fn api_routes(state: &AppState, with_metrics: bool) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use api::{accounts, claims, disclosures, evidence, money, payees, risk, system};
-    let mut router = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
-        .routes(routes!(system::healthz))
-        .routes(routes!(system::metrics))
+    let mut router = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi()).routes(routes!(system::healthz));
+    if with_metrics {
+        router = router.routes(routes!(system::metrics));
+    }
+    router = router
         .routes(routes!(accounts::register))
         .routes(routes!(accounts::login))
         .routes(routes!(accounts::logout))
@@ -129,9 +132,21 @@ fn api_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
     (router, openapi)
 }
 
-/// The whole HTTP surface.
+/// The whole HTTP surface, `/metrics` included.
 pub fn router(state: AppState) -> Router {
-    let (api, openapi) = api_routes(&state);
+    surface(state, true)
+}
+
+/// The HTTP surface without `/metrics`, and `/metrics` alone, for a
+/// deployment that serves the metrics on a separate, private address
+/// (`metrics_listen`).
+pub fn router_and_metrics(state: AppState) -> (Router, Router) {
+    let metrics = Router::new().route("/metrics", get(api::system::metrics)).with_state(state.clone());
+    (surface(state, false), metrics)
+}
+
+fn surface(state: AppState, with_metrics: bool) -> Router {
+    let (api, openapi) = api_routes(&state, with_metrics);
     let openapi_json: Arc<str> = openapi.to_pretty_json().unwrap_or_default().into();
     let limits = &state.config.limits;
     api.route("/openapi.json", get(move || async move { ([("content-type", "application/json")], openapi_json.to_string()) }))
@@ -144,6 +159,8 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
             ApiError::internal("a handler panicked").into_response()
         }))
+        // Browsers must not guess a type other than the one we send (an avatar is an image, nothing else).
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
             let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");

@@ -5,6 +5,20 @@ mod common;
 use serde_json::json;
 
 both_stores! {
+    async fn every_response_says_nosniff_and_avatars_say_what_they_are(app) {
+        let customer = app.customer(true, 0).await;
+        let health = app.client.get(format!("{}/healthz", app.base)).send().await.unwrap();
+        assert_eq!(health.headers()["x-content-type-options"], "nosniff");
+        let jpeg = common::jpeg_copy(&common::picture(7, 64), 64);
+        let put = app.client.put(format!("{}/v1/me/avatar", app.base)).bearer_auth(&customer.token).header("content-type", "image/png").body(jpeg).send().await.unwrap();
+        assert_eq!(put.status(), 200);
+        let url = put.json::<serde_json::Value>().await.unwrap()["avatar_url"].as_str().unwrap().to_owned();
+        let avatar = app.client.get(format!("{}{url}", app.base)).bearer_auth(&customer.token).send().await.unwrap();
+        assert_eq!(avatar.status(), 200);
+        assert_eq!(avatar.headers()["content-type"], "image/jpeg", "the type the bytes are, whatever the upload said");
+        assert_eq!(avatar.headers()["x-content-type-options"], "nosniff");
+    }
+
     async fn health_metrics_and_documentation(app) {
         let health: serde_json::Value = app.client.get(format!("{}/healthz", app.base)).send().await.unwrap().json().await.unwrap();
         assert_eq!(health["status"], "ok");
@@ -22,6 +36,12 @@ both_stores! {
             ("/v1/transfers/{id}", "get"), ("/v1/me/transfers", "get"), ("/v1/test/clock", "post"), ("/healthz", "get"), ("/metrics", "get"),
             ("/v1/payees/preview", "get"), ("/v1/payee-checks", "post"), ("/v1/me/contacts", "get"), ("/v1/me/contacts", "post"),
             ("/v1/me/contacts/{user_id}", "delete"),
+            // Claims and lawful disclosure.
+            ("/v1/claims", "post"), ("/v1/claims/{id}", "get"), ("/v1/claims/{id}/return", "post"), ("/v1/claims/{id}/contest", "post"),
+            ("/v1/claims/{id}/evidence.pdf", "get"), ("/v1/staff/claims", "get"), ("/v1/staff/claims/{id}/holds", "post"),
+            ("/v1/staff/claims/{id}/decision", "post"), ("/v1/staff/claims/{id}/trace", "get"), ("/v1/disclosures", "post"),
+            ("/v1/disclosures/{id}", "get"), ("/v1/disclosures/{id}/approve", "post"), ("/v1/disclosures/{id}/refuse", "post"),
+            ("/v1/me/notifications", "get"), ("/v1/me/notifications/{id}/read", "post"),
         ];
         for (path, method) in contract {
             assert!(openapi["paths"][path][method].is_object(), "{method} {path} is documented");

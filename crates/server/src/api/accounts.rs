@@ -6,7 +6,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use recourse_domain::avatar::{self, AvatarError, AvatarLimits};
@@ -206,12 +206,15 @@ pub async fn put_avatar(State(state): State<AppState>, caller: Caller, body: Res
 
 #[utoipa::path(get, path = "/v1/avatars/{id}", tag = "accounts", security(("bearer" = [])),
     params(("id" = String, Path, description = "avatar id")),
-    responses((status = 200, description = "the image", content_type = "image/png"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    description = "The picture, with the type its bytes are (`image/png`, `image/jpeg` or `image/webp`) and `X-Content-Type-Options: nosniff`.",
+    responses((status = 200, description = "the image", content_type = "image/png"), (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json")))]
 pub async fn get_avatar(State(state): State<AppState>, _caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     let id = uuid::Uuid::parse_str(&id).map_err(|_| ApiError::not_found("no such avatar"))?;
     let avatar = state.avatar(id).await?.ok_or_else(|| ApiError::not_found("no such avatar"))?;
     let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, avatar.content_type.parse().map_err(ApiError::internal)?);
+    // The type the bytes are (avatars are decoded when stored; older ones are sniffed here).
+    let content_type = recourse_domain::avatar::AvatarFormat::sniff(&avatar.image).map_or("application/octet-stream", |format| format.media_type());
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CACHE_CONTROL, "private, max-age=86400, immutable".parse().map_err(ApiError::internal)?);
     Ok((headers, avatar.image).into_response())
 }
