@@ -68,6 +68,21 @@ enum AdminCommand {
     VerifyAudit,
     /// Create or upgrade the schema, then exit.
     Migrate,
+    /// Take a consistent online backup of the embedded store into a new
+    /// file, while a server may be running (SQLite's backup API). For
+    /// PostgreSQL use `pg_dump`.
+    Backup {
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// Bring a backup back into a data directory that has no store and no
+    /// running server.
+    Restore {
+        #[arg(long)]
+        from: std::path::PathBuf,
+        #[arg(long)]
+        data_dir: std::path::PathBuf,
+    },
     /// Print a fresh random identity-data key (64 hex characters).
     GenerateKey,
     /// Measure the impersonation detectors on their labelled evaluation
@@ -115,6 +130,11 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
 
 /// Start the service; `ready` learns the bound address once it listens.
 pub async fn serve(settings: Settings, args: ServeArgs, identity_key: [u8; 32], ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>) -> anyhow::Result<()> {
+    // One server per embedded store: the lock also keeps `admin restore` out.
+    let _data_dir_lock = match settings.database_url {
+        None => Some(recourse_store::backup::lock_data_dir(&settings.data_dir).context("the data directory")?),
+        Some(_) => None,
+    };
     let store = open_store(&settings).await?;
     let description = store.description().to_owned();
     let state = recourse_server::app_state(store, settings.service_config(identity_key, args.test_clock))?;
@@ -194,6 +214,22 @@ async fn admin(settings: Settings, command: AdminCommand) -> anyhow::Result<()> 
             let report = store.audit().await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             anyhow::ensure!(report.is_sound(), "the ledger has {} problem(s)", report.problems.len());
+        }
+        AdminCommand::Backup { out } => {
+            anyhow::ensure!(
+                settings.database_url.is_none(),
+                "admin backup copies the embedded SQLite store; for PostgreSQL use its own tools: pg_dump --format=custom --file=FILE DATABASE_URL (and pg_restore to bring it back), see the README's operator section"
+            );
+            let data_dir = settings.data_dir.clone();
+            let target = out.clone();
+            tokio::task::spawn_blocking(move || recourse_store::backup::backup_sqlite(&data_dir, &target)).await?.context("backup")?;
+            println!("backed up {} to {}", settings.data_dir.display(), out.display());
+        }
+        AdminCommand::Restore { from, data_dir } => {
+            anyhow::ensure!(settings.database_url.is_none(), "admin restore brings back an embedded SQLite store; for PostgreSQL use pg_restore");
+            let (source, target) = (from.clone(), data_dir.clone());
+            tokio::task::spawn_blocking(move || recourse_store::backup::restore_sqlite(&source, &target)).await?.context("restore")?;
+            println!("restored {} into {}", from.display(), data_dir.display());
         }
         AdminCommand::VerifyAudit => {
             let mut keys = vec![settings.required_identity_key()?];

@@ -416,3 +416,76 @@ async fn metrics_can_be_served_on_a_separate_address() {
     assert_eq!(metrics.status(), 200);
     assert!(metrics.text().await.unwrap().contains("recourse_http_requests_total"));
 }
+
+/// `admin backup` while transfers are being written, then `admin restore`
+/// into a fresh directory: the copy is one consistent moment of the ledger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_under_load_restores_to_a_sound_ledger() {
+    let (live, restored) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let store = vec!["--data-dir".to_owned(), live.path().display().to_string()];
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = serve_cheaply(&store, port, &[]);
+    let client = reqwest::Client::new();
+    wait_healthy(&client, &base, &mut server).await;
+    let birth = jiff::civil::date(1990, 1, 1);
+    let payer = funded_customer(&client, &base, "13700000011", &recourse_domain::identity::make_id_number("110105", birth, 11), &recourse_domain::card::with_luhn_digit("622202000000000011"), 5_000_000).await;
+    let payee = funded_customer(&client, &base, "13700000012", &recourse_domain::identity::make_id_number("110105", birth, 12), &recourse_domain::card::with_luhn_digit("622202000000000012"), 1).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut senders = Vec::new();
+    for worker in 0..8 {
+        let (client, base, token, payee_id, stop) = (client.clone(), base.clone(), payer.0.clone(), payee.1.clone(), stop.clone());
+        senders.push(tokio::spawn(async move {
+            let mut sent = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let response = client.post(format!("{base}/v1/transfers")).bearer_auth(&token).header("idempotency-key", format!("load-{worker}-{sent}"))
+                    .json(&serde_json::json!({"payee_id": payee_id, "amount": 1})).send().await.unwrap();
+                assert_eq!(response.status(), 201);
+                sent += 1;
+            }
+            sent
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let file = restored.path().join("backup.db");
+    let backup = recourse(&store).args(["admin", "backup", "--out", &file.display().to_string()]).output().unwrap();
+    assert!(backup.status.success(), "{}", String::from_utf8_lossy(&backup.stderr));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut total = 0;
+    for sender in senders {
+        total += sender.await.unwrap();
+    }
+    assert!(total > 0);
+    // Never over an existing file.
+    assert!(!recourse(&store).args(["admin", "backup", "--out", &file.display().to_string()]).output().unwrap().status.success());
+
+    // Not into the directory a running server holds, then into a fresh one, once.
+    let restore = |dir: &std::path::Path| Command::new(BINARY).args(["admin", "restore", "--from", &file.display().to_string(), "--data-dir", &dir.display().to_string()]).env("RECOURSE_LOG", "warn").output().unwrap();
+    let busy = restore(live.path());
+    assert!(!busy.status.success() && String::from_utf8_lossy(&busy.stderr).contains("in use"), "{}", String::from_utf8_lossy(&busy.stderr));
+    let target = restored.path().join("store");
+    let done = restore(&target);
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    let again = restore(&target);
+    assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("already has a store"), "{}", String::from_utf8_lossy(&again.stderr));
+    let checked = recourse(&["--data-dir".to_owned(), target.display().to_string()]).args(["admin", "check-ledger"]).output().unwrap();
+    assert!(checked.status.success(), "{}{}", String::from_utf8_lossy(&checked.stdout), String::from_utf8_lossy(&checked.stderr));
+    let transfers: i64 = rusqlite::Connection::open(target.join("recourse.db")).unwrap().query_row("SELECT COUNT(*) FROM transfers", [], |row| row.get(0)).unwrap();
+    assert!(transfers > 0 && transfers <= total, "the backup holds {transfers} of the {total} transfers made around it");
+    // PostgreSQL has its own tools.
+    let pg = recourse(&["--database-url".to_owned(), "postgres://nobody@127.0.0.1:1/none".to_owned()]).args(["admin", "backup", "--out", "x.db"]).output().unwrap();
+    assert!(!pg.status.success() && String::from_utf8_lossy(&pg.stderr).contains("pg_dump"), "{}", String::from_utf8_lossy(&pg.stderr));
+}
+
+/// Two servers never share one embedded store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_the_same_data_directory_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = vec!["--data-dir".to_owned(), dir.path().display().to_string()];
+    let port = free_port();
+    let mut first = serve_cheaply(&store, port, &[]);
+    wait_healthy(&reqwest::Client::new(), &format!("http://127.0.0.1:{port}"), &mut first).await;
+    let second = recourse(&store).args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())]).output().unwrap();
+    assert!(!second.status.success());
+    assert!(String::from_utf8_lossy(&second.stderr).contains("in use by a running recourse server"), "{}", String::from_utf8_lossy(&second.stderr));
+}

@@ -11,6 +11,7 @@
 //! is answered only after that transaction is durable.
 
 pub mod audit;
+pub mod backup;
 pub mod claims;
 pub mod disclosures;
 mod migrations;
