@@ -137,6 +137,12 @@ pub async fn serve(settings: Settings, args: ServeArgs, identity_key: [u8; 32], 
     };
     let store = open_store(&settings).await?;
     let description = store.description().to_owned();
+    let fingerprint = recourse_service::vault::Vault::new(&identity_key).key_fingerprint();
+    if let Err(stored) = store.claim_key_fingerprint(fingerprint.clone()).await? {
+        anyhow::bail!(
+            "this store was set up with another identity key (fingerprint {stored}; the key given has {fingerprint}): start with the key the store was set up with (RECOURSE_IDENTITY_KEY), or identity data written now could not be read by the other instances"
+        );
+    }
     let state = recourse_server::app_state(store, settings.service_config(identity_key, args.test_clock))?;
     let listen = args.listen.unwrap_or(settings.listen.clone());
     let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("listening on {listen}"))?;

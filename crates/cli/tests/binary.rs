@@ -489,3 +489,28 @@ async fn a_second_server_on_the_same_data_directory_refuses_to_start() {
     assert!(!second.status.success());
     assert!(String::from_utf8_lossy(&second.stderr).contains("in use by a running recourse server"), "{}", String::from_utf8_lossy(&second.stderr));
 }
+
+/// A store remembers its identity key's fingerprint: another key cannot start on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_with_another_identity_key_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = vec!["--data-dir".to_owned(), dir.path().display().to_string()];
+    let port = free_port();
+    let mut first = serve_cheaply(&store, port, &[]);
+    wait_healthy(&reqwest::Client::new(), &format!("http://127.0.0.1:{port}"), &mut first).await;
+    drop(first);
+    let other = "1".repeat(64);
+    let refused = recourse(&store).args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())]).env("RECOURSE_IDENTITY_KEY", &other).output().unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("another identity key"), "{stderr}");
+    assert!(!stderr.contains(KEY) && !stderr.contains(&other), "no key in the message");
+    // A key that is not one never panics: a clear error.
+    let garbage = recourse(&store).args(["serve"]).env("RECOURSE_IDENTITY_KEY", "é".repeat(32)).output().unwrap();
+    assert!(!garbage.status.success());
+    assert!(!String::from_utf8_lossy(&garbage.stderr).contains("panicked"), "{}", String::from_utf8_lossy(&garbage.stderr));
+    // The right key starts again.
+    let port = free_port();
+    let mut again = serve_cheaply(&store, port, &[]);
+    wait_healthy(&reqwest::Client::new(), &format!("http://127.0.0.1:{port}"), &mut again).await;
+}

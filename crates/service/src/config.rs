@@ -148,7 +148,8 @@ impl Limits {
     }
 }
 
-#[derive(Clone, Debug)]
+/// `Debug` leaves the identity key out.
+#[derive(Clone)]
 pub struct ServiceConfig {
     pub limits: Limits,
     pub password_hashing: PasswordHashing,
@@ -169,6 +170,20 @@ pub struct ServiceConfig {
     pub scheduler_interval_ms: u64,
 }
 
+impl std::fmt::Debug for ServiceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceConfig")
+            .field("limits", &self.limits)
+            .field("identity_key", &"(hidden)")
+            .field("test_clock", &self.test_clock)
+            .field("time_zone", &self.time_zone)
+            .field("risk", &self.risk)
+            .field("claims", &self.claims)
+            .field("scheduler_interval_ms", &self.scheduler_interval_ms)
+            .finish_non_exhaustive()
+    }
+}
+
 impl ServiceConfig {
     /// Settings for tests and benchmarks: cheap hashing, a random key, test clock on.
     pub fn for_tests() -> ServiceConfig {
@@ -182,5 +197,19 @@ impl ServiceConfig {
             claims: recourse_domain::claim::ClaimsPolicy::default(),
             scheduler_interval_ms: 1000,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_the_identity_key() {
+        let mut config = ServiceConfig::for_tests();
+        config.identity_key = [0xAB; 32];
+        let shown = format!("{config:?} {config:#?}");
+        assert!(!shown.contains("171") && !shown.to_lowercase().contains("abab"), "{shown}");
+        assert!(shown.contains("(hidden)"));
     }
 }

@@ -32,6 +32,7 @@ pub struct Vault {
     cipher: Aes256Gcm,
     index_key: [u8; 32],
     audit_key: [u8; 32],
+    fingerprint_key: [u8; 32],
 }
 
 impl std::fmt::Debug for Vault {
@@ -55,7 +56,8 @@ pub fn random_key() -> [u8; 32] {
 /// Parse a 64-hex-character key.
 pub fn parse_key(hex_text: &str) -> Result<[u8; 32], VaultError> {
     let hex_text = hex_text.trim();
-    if hex_text.len() != 64 {
+    // Hex digits only (and so ASCII): slicing below never splits a character.
+    if hex_text.len() != 64 || !hex_text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(VaultError::BadKey);
     }
     let mut key = [0u8; 32];
@@ -93,7 +95,7 @@ impl Vault {
     pub fn new(master: &[u8; 32]) -> Vault {
         let encryption_key = derive(master, "recourse/identity-encryption/v1");
         let cipher = <Aes256Gcm as KeyInit>::new_from_slice(&encryption_key).expect("32-byte key");
-        Vault { cipher, index_key: derive(master, "recourse/blind-index/v1"), audit_key: derive(master, "recourse/audit-log/v1") }
+        Vault { cipher, index_key: derive(master, "recourse/blind-index/v1"), audit_key: derive(master, "recourse/audit-log/v1"), fingerprint_key: derive(master, "recourse/fingerprint/v1") }
     }
 
     pub fn encrypt(&self, slot: Slot<'_>, plaintext: &str) -> Vec<u8> {
@@ -137,6 +139,15 @@ impl Vault {
         recourse_store::AuditKey { id, key: self.audit_key }
     }
 
+    /// A short public name of the master key (16 hex characters, an HMAC
+    /// under a fixed label: it reveals nothing of the key). The store keeps
+    /// it, so that an instance started with another key refuses to start.
+    pub fn key_fingerprint(&self) -> String {
+        let mut mac = <Hmac<Sha256> as HmacKeyInit>::new_from_slice(&self.fingerprint_key).expect("HMAC takes keys of any length");
+        mac.update(b"recourse/key-fingerprint/v1");
+        mac.finalize().into_bytes()[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// A keyed hash for equality lookups ("which accounts share this identity
     /// number?") that reveals nothing without the key.
     pub fn blind_index(&self, purpose: &str, value: &str) -> Vec<u8> {
@@ -166,6 +177,19 @@ mod tests {
         let mut tampered = stored.clone();
         *tampered.last_mut().unwrap() ^= 1;
         assert!(vault.decrypt(slot, &tampered).is_err());
+    }
+
+    #[test]
+    fn keys_parse_without_panicking_and_have_a_stable_fingerprint() {
+        assert!(parse_key(&"a".repeat(64)).is_ok());
+        // 64 bytes of non-ASCII text, odd lengths, signs: errors, never panics.
+        for bad in ["é".repeat(32), "日本".repeat(10) + &"a".repeat(4), "+".repeat(64), "a".repeat(63), "a".repeat(65), "0x".to_owned() + &"a".repeat(62)] {
+            assert!(parse_key(&bad).is_err(), "{bad}");
+        }
+        let key = random_key();
+        assert_eq!(Vault::new(&key).key_fingerprint(), Vault::new(&key).key_fingerprint());
+        assert_ne!(Vault::new(&key).key_fingerprint(), Vault::new(&random_key()).key_fingerprint());
+        assert_eq!(Vault::new(&key).key_fingerprint().len(), 16);
     }
 
     #[test]

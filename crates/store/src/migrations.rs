@@ -55,6 +55,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("migrations/postgres_0006_claims.sql"),
         then: None,
     },
+    Migration {
+        version: 7,
+        sqlite: include_str!("migrations/sqlite_0007_key_fingerprint.sql"),
+        postgres: include_str!("migrations/postgres_0007_key_fingerprint.sql"),
+        then: None,
+    },
 ];
 
 /// An arbitrary constant naming Recourse's migration lock.

@@ -1041,6 +1041,17 @@ impl Store {
 
     // ----- audit -----
 
+    /// Record the identity key's fingerprint on first use; afterwards,
+    /// `Err(stored)` when `fingerprint` is another key's.
+    pub async fn claim_key_fingerprint(&self, fingerprint: String) -> Result<Result<(), String>, StoreError> {
+        self.write(Vec::new(), move |conn| {
+            conn.execute("INSERT INTO key_fingerprint (id, fingerprint) VALUES (1, $1) ON CONFLICT (id) DO NOTHING", &[fingerprint.clone().into()])?;
+            let stored = conn.query_one("SELECT fingerprint FROM key_fingerprint WHERE id = 1", &[])?.text(0)?;
+            Ok(if stored == fingerprint { Ok(()) } else { Err(stored) })
+        })
+        .await
+    }
+
     /// Replay the journal against every cached figure (balance and held) and
     /// the holds, and check every ledger invariant. Reads one consistent snapshot.
     pub async fn audit(&self) -> Result<AuditReport, StoreError> {
