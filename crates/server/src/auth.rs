@@ -27,3 +27,21 @@ impl FromRequestParts<AppState> for Caller {
         Ok(Caller { user, token_hash })
     }
 }
+
+/// A caller who is a customer. Staff accounts hold no money and pay no one:
+/// the routes that take this (payee previews and checks, contacts, blocks,
+/// reports) answer them 403 before reading the body.
+#[derive(Clone, Debug)]
+pub struct CustomerCaller(pub Caller);
+
+impl FromRequestParts<AppState> for CustomerCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        if caller.user.role.is_staff() {
+            return Err(ApiError::forbidden("this is for customers: staff accounts hold no money and pay no one"));
+        }
+        Ok(CustomerCaller(caller))
+    }
+}

@@ -17,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::accounts::parse_phone;
 use super::views::avatar_url;
-use crate::auth::Caller;
+use crate::auth::CustomerCaller;
 use crate::extract::{AcceptLanguage, ApiJson, ApiQuery};
 use crate::problem::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
@@ -143,7 +143,7 @@ fn payee_not_found() -> ApiError {
     responses((status = 200, body = PayeePreviewView),
               (status = 404, description = "not-found: no customer has that phone number or id", body = Problem, content_type = "application/problem+json"),
               (status = 422, description = "invalid-phone / invalid-request", body = Problem, content_type = "application/problem+json")))]
-pub async fn preview(State(state): State<AppState>, caller: Caller, AcceptLanguage(lang): AcceptLanguage, ApiQuery(query): ApiQuery<PreviewQuery>) -> ApiResult<Json<PayeePreviewView>> {
+pub async fn preview(State(state): State<AppState>, CustomerCaller(caller): CustomerCaller, AcceptLanguage(lang): AcceptLanguage, ApiQuery(query): ApiQuery<PreviewQuery>) -> ApiResult<Json<PayeePreviewView>> {
     let payee = payee_ref(query.phone.as_deref(), query.id.as_deref(), "phone", "id")?;
     let preview = state.preview_payee(&caller.user, &payee).await?.ok_or_else(payee_not_found)?;
     Ok(Json(PayeePreviewView::new(&preview, lang)))
@@ -181,7 +181,7 @@ pub struct PayeeCheckView {
               (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
               (status = 422, description = "invalid-phone / invalid-request", body = Problem, content_type = "application/problem+json"),
               (status = 429, description = "payee-check-limit-reached, with `retry_after_seconds` and `Retry-After`", body = Problem, content_type = "application/problem+json")))]
-pub async fn check(State(state): State<AppState>, caller: Caller, ApiJson(request): ApiJson<PayeeCheckRequest>) -> ApiResult<Json<PayeeCheckView>> {
+pub async fn check(State(state): State<AppState>, CustomerCaller(caller): CustomerCaller, ApiJson(request): ApiJson<PayeeCheckRequest>) -> ApiResult<Json<PayeeCheckView>> {
     let payee = payee_ref(request.payee_phone.as_deref(), request.payee_id.as_deref(), "payee_phone", "payee_id")?;
     let answer = state.check_payee_name(&caller.user, &payee, &request.name).await?.map_err(ApiError::from)?.ok_or_else(payee_not_found)?;
     Ok(Json(PayeeCheckView { result: answer.result.as_str().to_owned(), masked_name: answer.masked_name }))
@@ -233,7 +233,7 @@ pub struct ContactList {
 #[utoipa::path(get, path = "/v1/me/contacts", tag = "payees", security(("bearer" = [])),
     description = "Your contacts: the people you added, paid or were paid by, except those you removed.",
     responses((status = 200, body = ContactList)))]
-pub async fn list_contacts(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<ContactList>> {
+pub async fn list_contacts(State(state): State<AppState>, CustomerCaller(caller): CustomerCaller) -> ApiResult<Json<ContactList>> {
     let contacts = state.contacts(&caller.user).await?;
     Ok(Json(ContactList { contacts: contacts.iter().map(ContactView::from).collect() }))
 }
@@ -249,7 +249,7 @@ pub struct AddContactRequest {
     responses((status = 201, body = ContactView),
               (status = 404, description = "not-found: no customer has that id", body = Problem, content_type = "application/problem+json"),
               (status = 422, description = "contact-is-self / invalid-request", body = Problem, content_type = "application/problem+json")))]
-pub async fn add_contact(State(state): State<AppState>, caller: Caller, ApiJson(request): ApiJson<AddContactRequest>) -> ApiResult<(StatusCode, Json<ContactView>)> {
+pub async fn add_contact(State(state): State<AppState>, CustomerCaller(caller): CustomerCaller, ApiJson(request): ApiJson<AddContactRequest>) -> ApiResult<(StatusCode, Json<ContactView>)> {
     let contact: UserId = request.user_id.parse().map_err(|_| payee_not_found())?;
     match state.add_contact(&caller.user, contact).await? {
         Ok(user) => {
@@ -267,7 +267,7 @@ pub async fn add_contact(State(state): State<AppState>, caller: Caller, ApiJson(
     params(("user_id" = String, Path, description = "the contact's user id")),
     responses((status = 204, description = "removed"),
               (status = 404, description = "not-found: not on your contacts", body = Problem, content_type = "application/problem+json")))]
-pub async fn remove_contact(State(state): State<AppState>, caller: Caller, Path(user_id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn remove_contact(State(state): State<AppState>, CustomerCaller(caller): CustomerCaller, Path(user_id): Path<String>) -> ApiResult<StatusCode> {
     let not_a_contact = || ApiError::not_found("that person is not on your contacts");
     let contact: UserId = user_id.parse().map_err(|_| not_a_contact())?;
     if state.remove_contact(&caller.user, contact).await? { Ok(StatusCode::NO_CONTENT) } else { Err(not_a_contact()) }

@@ -12,7 +12,7 @@ use recourse_store::{ReportDecided, ReportReason, ReportRecord, ReportStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::Caller;
+use crate::auth::{Caller, CustomerCaller};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::problem::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
@@ -50,7 +50,7 @@ pub struct BlockView {
     responses((status = 201, body = BlockView),
               (status = 404, description = "not-found: no customer has that id", body = Problem, content_type = "application/problem+json"),
               (status = 422, description = "invalid-request (yourself, or a malformed body)", body = Problem, content_type = "application/problem+json")))]
-pub async fn block(State(state): State<AppState>, caller: Caller, ApiJson(request): ApiJson<BlockRequest>) -> ApiResult<(StatusCode, Json<BlockView>)> {
+pub async fn block(State(state): State<AppState>, CustomerCaller(caller): CustomerCaller, ApiJson(request): ApiJson<BlockRequest>) -> ApiResult<(StatusCode, Json<BlockView>)> {
     let blocked = user_id(&request.user_id)?;
     state.block_user(&caller.user, blocked).await?.map_err(refusal)?;
     Ok((StatusCode::CREATED, Json(BlockView { user_id: blocked.to_string(), blocked: true })))
@@ -113,7 +113,7 @@ const DETAILS_MAX_CHARS: usize = 1_000;
     responses((status = 201, body = ReportView),
               (status = 404, description = "not-found: no customer has that id", body = Problem, content_type = "application/problem+json"),
               (status = 422, description = "invalid-request: unknown reason, yourself, details too long, or a transfer not between you", body = Problem, content_type = "application/problem+json")))]
-pub async fn report(State(state): State<AppState>, caller: Caller, ApiJson(request): ApiJson<ReportRequest>) -> ApiResult<(StatusCode, Json<ReportView>)> {
+pub async fn report(State(state): State<AppState>, CustomerCaller(caller): CustomerCaller, ApiJson(request): ApiJson<ReportRequest>) -> ApiResult<(StatusCode, Json<ReportView>)> {
     let subject = user_id(&request.user_id)?;
     let reason = ReportReason::parse(&request.reason)
         .ok_or_else(|| ApiError::invalid("invalid-request", "reason is one of `fraud`, `impersonation`, `goods_not_received`, `harassment`, `other`"))?;
