@@ -41,11 +41,16 @@ pub struct StoreSettings {
     pub readers: usize,
     /// fsync on commit (SQLite `synchronous=FULL`). Never turn off in production.
     pub durable: bool,
+    /// PostgreSQL `statement_timeout` of every connection (a longer
+    /// statement is cancelled; the batch is retried, then answered 503).
+    pub statement_timeout_ms: u64,
+    /// PostgreSQL `lock_timeout` of every connection.
+    pub lock_timeout_ms: u64,
 }
 
 impl Default for StoreSettings {
     fn default() -> Self {
-        StoreSettings { batch_max: 64, writers: 1, readers: 8, durable: true }
+        StoreSettings { batch_max: 64, writers: 1, readers: 8, durable: true, statement_timeout_ms: 30_000, lock_timeout_ms: 5_000 }
     }
 }
 
@@ -134,6 +139,7 @@ impl Settings {
         }
         config.readers = self.store.readers;
         config.durable = self.store.durable;
+        config.pg_limits = recourse_store::PgLimits { statement_timeout_ms: self.store.statement_timeout_ms, lock_timeout_ms: self.store.lock_timeout_ms };
         config
     }
 

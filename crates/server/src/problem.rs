@@ -141,6 +141,16 @@ impl From<StoreError> for ApiError {
                 busy.cause = Some(detail);
                 busy
             }
+            StoreError::OutcomeUnknown(_) => {
+                let mut unknown = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "outcome-unknown",
+                    "Outcome unknown",
+                    "the store could not confirm whether the operation was saved; send the same request again with the same Idempotency-Key: it is done exactly once either way",
+                );
+                unknown.cause = Some(detail);
+                unknown
+            }
             StoreError::Database(_) | StoreError::Corrupt(_) => ApiError::internal(error),
         }
     }

@@ -46,3 +46,36 @@ async fn cut_postgres_connections_are_replaced() {
     assert_eq!(app.available(&bob).await, 200);
     app.finish().await;
 }
+
+/// A COMMIT that fails leaves the client not knowing whether the transfer
+/// happened: 503 `outcome-unknown`, and a retry with the same key settles it
+/// exactly once. (A deferred constraint trigger makes PostgreSQL refuse the
+/// COMMIT itself, as a lost connection or a full disk would.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_commit_is_an_unknown_outcome_that_a_retry_settles_once() {
+    let Some(app) = common::spawn_app(common::StoreKind::Postgres).await else { return };
+    let alice = app.customer(true, 10_000).await;
+    let bob = app.customer(true, 0).await;
+    let url = app.pg().url.clone();
+    let sql = |statement: &'static str| {
+        let url = url.clone();
+        async move { tokio::task::spawn_blocking(move || postgres::Client::connect(&url, postgres::NoTls).unwrap().batch_execute(statement).unwrap()).await.unwrap() }
+    };
+    sql("CREATE FUNCTION fail_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.key = 'doomed' THEN RAISE EXCEPTION 'refused at commit'; END IF; RETURN NULL; END $$;
+         CREATE CONSTRAINT TRIGGER fail_at_commit AFTER INSERT ON idempotency DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION fail_at_commit();").await;
+    let send = || app.client.post(format!("{}/v1/transfers", app.base)).bearer_auth(&alice.token).header("idempotency-key", "doomed").json(&json!({"payee_id": bob.id, "amount": 700})).send();
+    let failed = send().await.unwrap();
+    assert_eq!(failed.status(), 503);
+    assert_eq!(failed.headers()["retry-after"], "1");
+    let problem: serde_json::Value = failed.json().await.unwrap();
+    assert_eq!(problem["code"], "outcome-unknown", "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("same Idempotency-Key"));
+    sql("DROP TRIGGER fail_at_commit ON idempotency").await;
+    let retried = send().await.unwrap();
+    assert_eq!(retried.status(), 201);
+    let first: serde_json::Value = retried.json().await.unwrap();
+    let again: serde_json::Value = send().await.unwrap().json().await.unwrap();
+    assert_eq!(again["id"], first["id"], "a replay of the same transfer");
+    assert_eq!((app.available(&alice).await, app.available(&bob).await), (9_300, 700), "moved exactly once");
+    app.finish().await;
+}

@@ -32,6 +32,7 @@ use recourse_domain::{AccountId, UserId};
 use thiserror::Error;
 
 pub use audit::{AuditEntry, AuditKey, AuditVerdict};
+pub use postgres::PgLimits;
 pub use disclosures::{DisclosureDecided, DisclosureDecision, DisclosureRecord, DisclosureStatus};
 pub use claims::{Audience, ClaimActor, ClaimChange, ClaimDue, ClaimEventRecord, ClaimFiled, ClaimHoldRecord, ClaimRecord, ClaimRefusal, NewClaim, NotificationRecord, StaffAction};
 pub use payees::{AttemptRecorded, ContactRecord, PayeeRelation};
@@ -66,6 +67,11 @@ pub enum StoreError {
     /// The database connection was lost; the next use reconnects.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    /// The COMMIT itself failed (connection lost, disk full, an fsync
+    /// error): the operations may or may not have happened. A retry with the
+    /// same idempotency key finds out.
+    #[error("the outcome of the commit is unknown: {0}")]
+    OutcomeUnknown(String),
     #[error("database error: {0}")]
     Database(String),
     #[error("stored data is not what the code expects: {0}")]
@@ -108,6 +114,9 @@ pub struct StoreConfig {
     pub readers: usize,
     /// Operations that may wait for a writer before new ones are turned away.
     pub queue_max: usize,
+    /// PostgreSQL: the server cancels a statement running longer, or waiting
+    /// for a lock longer, than these (then the batch is retried, then 503).
+    pub pg_limits: PgLimits,
 }
 
 impl StoreConfig {
@@ -116,7 +125,7 @@ impl StoreConfig {
             Backend::Sqlite { .. } => 1,
             Backend::Postgres { .. } => 4,
         };
-        StoreConfig { backend, durable: true, batch_max: 64, writers, readers: 8, queue_max: 16_384 }
+        StoreConfig { backend, durable: true, batch_max: 64, writers, readers: 8, queue_max: 16_384, pg_limits: PgLimits { statement_timeout_ms: 30_000, lock_timeout_ms: 5_000 } }
     }
 }
 
@@ -159,20 +168,21 @@ impl Store {
                 (vec![Box::new(writer)], readers, Dialect::Sqlite, format!("sqlite:{}", path.display()))
             }
             Backend::Postgres { url } => {
-                let mut first = postgres::PgConn::connect(url)?;
+                let pg = postgres::connection_config(url, config.pg_limits)?;
+                let mut first = postgres::PgConn::connect(&pg)?;
                 migrations::migrate(&mut first)?;
                 let mut writers: Vec<Box<dyn SqlConn>> = vec![Box::new(first)];
                 for _ in 1..config.writers {
-                    writers.push(Box::new(postgres::PgConn::connect(url)?));
+                    writers.push(Box::new(postgres::PgConn::connect(&pg)?));
                 }
                 let readers = (0..config.readers)
-                    .map(|_| postgres::PgConn::connect(url).map(|c| Box::new(c) as Box<dyn SqlConn>))
+                    .map(|_| postgres::PgConn::connect(&pg).map(|c| Box::new(c) as Box<dyn SqlConn>))
                     .collect::<Result<Vec<_>, _>>()?;
                 (writers, readers, Dialect::Postgres, format!("postgres:{}", redact_url(url)))
             }
         };
         let async_reads = match &config.backend {
-            Backend::Postgres { url } => Some(postgres::AsyncReads::new(url, config.readers.div_ceil(2))),
+            Backend::Postgres { url } => Some(postgres::AsyncReads::new(&postgres::connection_config(url, config.pg_limits)?, config.readers.div_ceil(2))),
             Backend::Sqlite { .. } => None,
         };
         Ok(Store {

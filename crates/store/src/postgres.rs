@@ -14,7 +14,7 @@ use crate::StoreError;
 use crate::sql::{Dialect, Row, SqlConn, Val};
 
 pub struct PgConn {
-    url: String,
+    config: tokio_postgres::Config,
     runtime: tokio::runtime::Runtime,
     client: Client,
     statements: HashMap<String, Statement>,
@@ -48,12 +48,21 @@ fn db_error(context: &str, error: tokio_postgres::Error) -> StoreError {
         None => error.to_string(),
     };
     let code = error.code().map(|c| c.code().to_owned()).unwrap_or_default();
-    let contended = matches!(code.as_str(), "40001" | "40P01");
-    // Connection exceptions (08…) and operator intervention (57P…: shutdown,
-    // terminated backend, restarting server) mean "try again", not "broken".
+    // Serialization failures, deadlocks, and the timeouts every connection
+    // runs under (`lock_timeout`: 55P03; `statement_timeout`: 57014) are
+    // retried, then answered 503.
+    let contended = matches!(code.as_str(), "40001" | "40P01" | "55P03" | "57014");
+    // Connection exceptions (08…), operator intervention (57P…: shutdown,
+    // terminated backend, restarting server) and a primary that turned
+    // read-only (25006, after a failover) mean "reconnect and try again".
     let io_failure = std::error::Error::source(&error).is_some_and(|source| source.is::<std::io::Error>());
-    let connection_lost =
-        error.is_closed() || io_failure || code.starts_with("08") || code.starts_with("57P") || context == "connect" || context == "reconnect";
+    let connection_lost = error.is_closed()
+        || io_failure
+        || code.starts_with("08")
+        || code.starts_with("57P")
+        || code == "25006"
+        || context == "connect"
+        || context == "reconnect";
     if connection_lost {
         StoreError::Unavailable(format!("postgres {context}: {detail}"))
     } else if contended {
@@ -63,10 +72,29 @@ fn db_error(context: &str, error: tokio_postgres::Error) -> StoreError {
     }
 }
 
+/// Limits every connection runs under, on the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PgLimits {
+    pub statement_timeout_ms: u64,
+    pub lock_timeout_ms: u64,
+}
+
+/// The connection settings of `url`, with our limits added to any `options` it has.
+pub fn connection_config(url: &str, limits: PgLimits) -> Result<tokio_postgres::Config, StoreError> {
+    let mut config: tokio_postgres::Config = url.parse().map_err(|e| StoreError::Unavailable(format!("postgres url: {e}")))?;
+    let ours = format!("-c statement_timeout={} -c lock_timeout={}", limits.statement_timeout_ms, limits.lock_timeout_ms);
+    let options = match config.get_options() {
+        Some(theirs) if !theirs.is_empty() => format!("{theirs} {ours}"),
+        _ => ours,
+    };
+    config.options(&options);
+    Ok(config)
+}
+
 /// Open a client; its connection task runs on `runtime` whenever the
 /// runtime is driven (every call blocks on it).
-fn open(runtime: &tokio::runtime::Runtime, url: &str, context: &str) -> Result<Client, StoreError> {
-    let (client, connection) = runtime.block_on(tokio_postgres::connect(url, NoTls)).map_err(|e| db_error(context, e))?;
+fn open(runtime: &tokio::runtime::Runtime, config: &tokio_postgres::Config, context: &str) -> Result<Client, StoreError> {
+    let (client, connection) = runtime.block_on(config.connect(NoTls)).map_err(|e| db_error(context, e))?;
     runtime.spawn(async move {
         // Ends when the client is dropped or the server closes the connection.
         let _ = connection.await;
@@ -75,13 +103,13 @@ fn open(runtime: &tokio::runtime::Runtime, url: &str, context: &str) -> Result<C
 }
 
 impl PgConn {
-    pub fn connect(url: &str) -> Result<PgConn, StoreError> {
+    pub fn connect(config: &tokio_postgres::Config) -> Result<PgConn, StoreError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| StoreError::Unavailable(format!("postgres runtime: {e}")))?;
-        let client = open(&runtime, url, "connect")?;
-        Ok(PgConn { url: url.to_owned(), runtime, client, statements: HashMap::new(), broken: false })
+        let client = open(&runtime, config, "connect")?;
+        Ok(PgConn { config: config.clone(), runtime, client, statements: HashMap::new(), broken: false })
     }
 
     /// Remember a lost connection, so that the next transaction replaces it.
@@ -144,7 +172,7 @@ impl SqlConn for PgConn {
             return Ok(());
         }
         tracing::warn!("the PostgreSQL connection was closed; reconnecting");
-        self.client = open(&self.runtime, &self.url, "reconnect")?;
+        self.client = open(&self.runtime, &self.config, "reconnect")?;
         self.statements.clear();
         self.broken = false;
         Ok(())
@@ -179,7 +207,7 @@ fn convert(row: &tokio_postgres::Row, index: usize, ty: &Type) -> Result<Val, St
 /// Connections open lazily on the runtime that first reads, and are
 /// replaced when closed (server restart, terminated backend).
 pub struct AsyncReads {
-    url: String,
+    config: tokio_postgres::Config,
     slots: Vec<tokio::sync::Mutex<Option<std::sync::Arc<AsyncClient>>>>,
     next: std::sync::atomic::AtomicUsize,
 }
@@ -190,9 +218,9 @@ struct AsyncClient {
 }
 
 impl AsyncReads {
-    pub fn new(url: &str, connections: usize) -> AsyncReads {
+    pub fn new(config: &tokio_postgres::Config, connections: usize) -> AsyncReads {
         assert!(connections >= 1);
-        AsyncReads { url: url.to_owned(), slots: (0..connections).map(|_| tokio::sync::Mutex::new(None)).collect(), next: std::sync::atomic::AtomicUsize::new(0) }
+        AsyncReads { config: config.clone(), slots: (0..connections).map(|_| tokio::sync::Mutex::new(None)).collect(), next: std::sync::atomic::AtomicUsize::new(0) }
     }
 
     async fn client(&self) -> Result<std::sync::Arc<AsyncClient>, StoreError> {
@@ -201,7 +229,7 @@ impl AsyncReads {
         if let Some(client) = slot.as_ref().filter(|c| !c.client.is_closed()) {
             return Ok(client.clone());
         }
-        let (client, connection) = tokio_postgres::connect(&self.url, NoTls).await.map_err(|e| db_error("connect", e))?;
+        let (client, connection) = self.config.connect(NoTls).await.map_err(|e| db_error("connect", e))?;
         tokio::spawn(async move {
             let _ = connection.await;
         });
@@ -233,5 +261,20 @@ impl AsyncReads {
         };
         let rows = connection.client.query(&statement, &params_of(params)).await.map_err(|e| db_error("query", e))?;
         rows_of(&rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_connection_gets_the_timeouts_added_to_its_own_options() {
+        let limits = PgLimits { statement_timeout_ms: 1_500, lock_timeout_ms: 200 };
+        let plain = connection_config("postgres://u:p@127.0.0.1/db", limits).unwrap();
+        assert_eq!(plain.get_options(), Some("-c statement_timeout=1500 -c lock_timeout=200"));
+        let theirs = connection_config("postgres://u:p@127.0.0.1/db?options=-c%20search_path%3Dx", limits).unwrap();
+        assert_eq!(theirs.get_options(), Some("-c search_path=x -c statement_timeout=1500 -c lock_timeout=200"));
+        assert!(matches!(connection_config("not a url", limits), Err(StoreError::Unavailable(_))));
     }
 }

@@ -7,7 +7,8 @@
 //! failed operation rolls back to its savepoint, not the batch — then COMMIT,
 //! and only after the commit answer every caller. With `synchronous=FULL` /
 //! `synchronous_commit=on` an answer therefore means the operation is on disk.
-//! If the commit fails, every operation in the batch gets the error; if
+//! If the commit fails, every operation in the batch gets the error — as
+//! `OutcomeUnknown`, since a commit that did not answer may have happened —; if
 //! PostgreSQL reports a deadlock or serialization failure, the whole batch is
 //! rolled back and run again (bounded).
 //!
@@ -226,7 +227,16 @@ fn try_batch(conn: &mut dyn SqlConn, batch: &mut [Box<dyn Job>]) -> Result<(), S
         conn.reconnect_if_closed()?;
         conn.begin_write().map_err(|_| error)?;
     }
-    let result = run_jobs(conn, batch).and_then(|ending| conn.batch(ending.sql()));
+    let result = match run_jobs(conn, batch) {
+        Ok(ending) => conn.batch(ending.sql()).map_err(|error| match (error, ending) {
+            // A rollback that fails changes nothing; PostgreSQL rolls back a
+            // transaction whose commit meets a serialization failure or deadlock.
+            (error @ StoreError::Contention(_), _) | (error, Ending::Rollback) => error,
+            // The commit was sent and did not answer "done": it may have happened.
+            (error, _) => StoreError::OutcomeUnknown(error.to_string()),
+        }),
+        Err(error) => Err(error),
+    };
     if result.is_err() {
         // Best effort: the connection may already have ended the transaction.
         let _ = conn.batch("ROLLBACK");
