@@ -77,6 +77,31 @@ both_stores! {
         assert_eq!((after.status.as_u16(), after.code()), (401, "unauthenticated"));
     }
 
+    async fn a_burst_of_parallel_guesses_gets_no_more_than_the_limit(app) {
+        let phone = unique_phone();
+        app.register(&phone, "n").await;
+        let max = app.state.config.limits.login_failures_max as usize;
+        // 25 wrong passwords at once: each attempt is counted before its password is checked.
+        let mut attempts = Vec::new();
+        for n in 0..25 {
+            let (client, base, phone) = (app.client.clone(), app.base.clone(), phone.clone());
+            attempts.push(tokio::spawn(async move {
+                client.post(format!("{base}/v1/sessions")).json(&json!({"phone": phone, "password": format!("guess number {n}")})).send().await.unwrap().status().as_u16()
+            }));
+        }
+        let mut statuses = Vec::new();
+        for attempt in attempts {
+            statuses.push(attempt.await.unwrap());
+        }
+        let checked = statuses.iter().filter(|s| **s == 401).count();
+        assert_eq!(checked, max, "exactly the limit was checked: {statuses:?}");
+        assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 25 - max);
+        // The right password now waits too, until the window ends.
+        assert_eq!(app.post("/v1/sessions", None, json!({"phone": phone, "password": PASSWORD})).await.code(), "too-many-attempts");
+        app.advance_clock(app.state.config.limits.login_failure_window_seconds + 1).await;
+        app.login(&phone).await;
+    }
+
     async fn password_guessing_pauses_logins_for_that_phone(app) {
         let phone = unique_phone();
         app.register(&phone, "n").await;

@@ -97,8 +97,10 @@ impl Service {
         let now_us = self.clock.now_us();
         let window_us = limits.login_failure_window_seconds.saturating_mul(1_000_000);
         let window_open_after_us = now_us.saturating_sub(window_us);
-        let (failures, window_started_at_us) = self.store.login_failures(phone.as_str(), window_open_after_us).await?;
-        if failures >= limits.login_failures_max {
+        // The attempt is counted before the password is checked: a burst of
+        // parallel guesses gets at most `login_failures_max` checks.
+        let (attempts, window_started_at_us) = self.store.count_login_attempt(phone.as_str().to_owned(), now_us, window_open_after_us).await?;
+        if attempts > limits.login_failures_max {
             let retry_after_seconds = ((window_started_at_us + window_us - now_us) / 1_000_000).max(1);
             return Ok(Err(AccountRefusal::TooManyAttempts { retry_after_seconds }));
         }
@@ -110,14 +112,11 @@ impl Service {
             .map_err(|e| ServiceError::Internal(format!("password check task: {e}")))?;
         let user = match (user, matches) {
             (Some(user), true) => user,
-            _ => {
-                self.store.record_login_failure(phone.as_str().to_owned(), now_us, window_open_after_us).await?;
-                return Ok(Err(AccountRefusal::InvalidCredentials));
-            }
+            // A wrong answer stays counted.
+            _ => return Ok(Err(AccountRefusal::InvalidCredentials)),
         };
-        if failures > 0 {
-            self.store.clear_login_failures(phone.as_str().to_owned()).await?;
-        }
+        // The owner got in: the attempts start over.
+        self.store.clear_login_failures(phone.as_str().to_owned()).await?;
         let (token, token_hash) = passwords::new_token();
         let expires_at_us = now_us.saturating_add(limits.session_ttl_seconds.saturating_mul(1_000_000));
         self.store.create_session(token_hash, user.id, now_us, expires_at_us).await?;

@@ -758,36 +758,23 @@ impl Store {
 
     // ----- login failures -----
 
-    /// Failed logins for `phone` in the window that is still open at
-    /// `window_open_after_us` (older windows count as zero), and when that
-    /// window started.
-    pub async fn login_failures(&self, phone: &str, window_open_after_us: i64) -> Result<(i64, i64), StoreError> {
-        let phone = phone.to_owned();
-        self.read(move |conn| {
-            let row = conn.query_opt(
-                "SELECT failures, window_started_at FROM login_failures WHERE phone = $1 AND window_started_at > $2",
-                &[phone.into(), window_open_after_us.into()],
-            )?;
-            match row {
-                Some(row) => Ok((row.i64(0)?, row.i64(1)?)),
-                None => Ok((0, 0)),
-            }
-        })
-        .await
-    }
-
-    /// Count one failed login; a window that closed before
-    /// `window_open_after_us` starts over at `now_us`.
-    pub async fn record_login_failure(&self, phone: String, now_us: i64, window_open_after_us: i64) -> Result<(), StoreError> {
+    /// Count a login attempt for `phone` before its password is checked,
+    /// atomically: the answer is how many attempts the current window holds,
+    /// this one included, and when the window started (a window that closed
+    /// before `window_open_after_us` starts over at `now_us`). Parallel
+    /// attempts each get their own number, so no burst gets more than the
+    /// limit through to the password check.
+    pub async fn count_login_attempt(&self, phone: String, now_us: i64, window_open_after_us: i64) -> Result<(i64, i64), StoreError> {
         self.write(Vec::new(), move |conn| {
-            conn.execute(
+            let row = conn.query_one(
                 "INSERT INTO login_failures (phone, failures, window_started_at) VALUES ($1, 1, $2) \
                  ON CONFLICT (phone) DO UPDATE SET \
                    failures = CASE WHEN login_failures.window_started_at <= $3 THEN 1 ELSE login_failures.failures + 1 END, \
-                   window_started_at = CASE WHEN login_failures.window_started_at <= $3 THEN $2 ELSE login_failures.window_started_at END",
+                   window_started_at = CASE WHEN login_failures.window_started_at <= $3 THEN $2 ELSE login_failures.window_started_at END \
+                 RETURNING failures, window_started_at",
                 &[phone.as_str().into(), now_us.into(), window_open_after_us.into()],
             )?;
-            Ok(())
+            Ok((row.i64(0)?, row.i64(1)?))
         })
         .await
     }
