@@ -12,8 +12,11 @@ use utoipa::{Modify, OpenApi};
         description = "Person-to-person payments where wrong transfers are hard to make and easy to recover. \
                        Amounts are integers in fen (CNY). Errors are RFC 9457 `application/problem+json` with a stable `code`. \
                        Money-moving requests need an `Idempotency-Key` header.",
-        license(name = "Apache-2.0")
+        license(name = "Apache-2.0", identifier = "Apache-2.0")
     ),
+    servers((url = "/", description = "the server that serves this document")),
+    // Every operation needs a session unless it says `security: [{}]` (public).
+    security(("bearer" = [])),
     modifiers(&BearerAuth),
     tags(
         (name = "accounts", description = "Registration, sessions, profile and real-name verification"),

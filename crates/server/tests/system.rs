@@ -103,3 +103,28 @@ async fn without_the_flag_there_is_no_test_clock() {
     assert!(openapi["paths"]["/v1/test/clock"].is_null());
     app.finish().await;
 }
+
+/// `/openapi.json` passes Redocly's recommended rules with no error and no
+/// warning (the CLI is pinned in `tools/openapi-lint`; `scripts/test`
+/// installs it with `npm ci`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_description_is_lint_clean() {
+    let app = common::spawn_app(common::StoreKind::Sqlite).await.unwrap();
+    let document = app.client.get(format!("{}/openapi.json", app.base)).send().await.unwrap().text().await.unwrap();
+    let tools = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/openapi-lint");
+    let redocly = tools.join("node_modules/.bin/redocly");
+    assert!(redocly.exists(), "the OpenAPI linter is not installed: run `npm ci --prefix tools/openapi-lint` (scripts/test does)");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, document).unwrap();
+    let output = std::process::Command::new(&redocly)
+        .args(["lint", &file.display().to_string(), "--config", &tools.join("redocly.yaml").display().to_string(), "--format=json"])
+        .current_dir(&tools)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| panic!("redocly said: {}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)));
+    let problems: Vec<String> = report["problems"].as_array().unwrap().iter().map(|p| format!("{} {}: {}", p["severity"], p["ruleId"], p["message"])).collect();
+    assert!(problems.is_empty(), "the API description has lint problems:\n{}", problems.join("\n"));
+    assert!(output.status.success());
+    app.finish().await;
+}

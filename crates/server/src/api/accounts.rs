@@ -65,7 +65,7 @@ fn answer<T>(result: Result<T, AccountRefusal>) -> ApiResult<T> {
     result.map_err(ApiError::from)
 }
 
-#[utoipa::path(post, path = "/v1/users", tag = "accounts", request_body = RegisterRequest,
+#[utoipa::path(post, path = "/v1/users", summary = "Register a customer", security(()), tag = "accounts", request_body = RegisterRequest,
     responses((status = 201, body = RegisteredView), (status = 409, description = "phone-taken", body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn register(State(state): State<AppState>, AcceptLanguage(lang): AcceptLanguage, ApiJson(request): ApiJson<RegisterRequest>) -> ApiResult<(StatusCode, Json<RegisteredView>)> {
     let phone = parse_phone(&request.phone)?;
@@ -105,7 +105,7 @@ pub struct SessionView {
     pub expires_at: String,
 }
 
-#[utoipa::path(post, path = "/v1/sessions", tag = "accounts", request_body = LoginRequest,
+#[utoipa::path(post, path = "/v1/sessions", summary = "Log in", security(()), tag = "accounts", request_body = LoginRequest,
     responses((status = 200, body = SessionView), (status = 401, description = "invalid-credentials", body = Problem, content_type = "application/problem+json"),
               (status = 429, description = "too-many-attempts: logins for this phone are paused (`retry_after_seconds`)", body = Problem, content_type = "application/problem+json")))]
 pub async fn login(State(state): State<AppState>, ApiJson(request): ApiJson<LoginRequest>) -> ApiResult<Json<SessionView>> {
@@ -113,7 +113,7 @@ pub async fn login(State(state): State<AppState>, ApiJson(request): ApiJson<Logi
     Ok(Json(SessionView { token: session.token, user_id: session.user.id.to_string(), role: session.user.role.as_str().to_owned(), expires_at: rfc3339(session.expires_at_us) }))
 }
 
-#[utoipa::path(delete, path = "/v1/sessions/current", tag = "accounts", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/v1/sessions/current", summary = "Log out", tag = "accounts", security(("bearer" = [])),
     responses((status = 204, description = "the token no longer works"), (status = 401, body = Problem, content_type = "application/problem+json")))]
 pub async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<StatusCode> {
     state.log_out(caller.token_hash).await?;
@@ -125,7 +125,7 @@ pub async fn me_view(state: &AppState, user: UserId) -> ApiResult<MeView> {
     Ok(MeView::new(&user, balance.as_ref()))
 }
 
-#[utoipa::path(get, path = "/v1/me", tag = "accounts", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/me", summary = "Your account", tag = "accounts", security(("bearer" = [])),
     responses((status = 200, body = MeView), (status = 401, body = Problem, content_type = "application/problem+json")))]
 pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<MeView>> {
     Ok(Json(me_view(&state, caller.user.id).await?))
@@ -146,7 +146,7 @@ pub struct UpdateMeRequest {
     pub language: Option<String>,
 }
 
-#[utoipa::path(patch, path = "/v1/me", tag = "accounts", security(("bearer" = [])), request_body = UpdateMeRequest,
+#[utoipa::path(patch, path = "/v1/me", summary = "Change your profile and preferences", tag = "accounts", security(("bearer" = [])), request_body = UpdateMeRequest,
     description = "Change the nickname and the transfer preferences together: all or nothing.",
     responses((status = 200, body = MeView, description = "the account after the change"),
               (status = 403, description = "forbidden: transfer preferences on a staff account", body = Problem, content_type = "application/problem+json"),
@@ -190,7 +190,7 @@ async fn parse_avatar(state: &AppState, bytes: Vec<u8>) -> ApiResult<NewAvatar> 
     }
 }
 
-#[utoipa::path(put, path = "/v1/me/avatar", tag = "accounts", security(("bearer" = [])),
+#[utoipa::path(put, path = "/v1/me/avatar", summary = "Upload your avatar", tag = "accounts", security(("bearer" = [])),
     request_body(content = Vec<u8>, content_type = "image/png"),
     responses((status = 200, body = MeView), (status = 413, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"),
               (status = 429, description = "too-many-changes", body = Problem, content_type = "application/problem+json")))]
@@ -204,7 +204,7 @@ pub async fn put_avatar(State(state): State<AppState>, caller: Caller, body: Res
     Ok(Json(me_view(&state, caller.user.id).await?))
 }
 
-#[utoipa::path(get, path = "/v1/avatars/{id}", tag = "accounts", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/avatars/{id}", summary = "An avatar picture", tag = "accounts", security(("bearer" = [])),
     params(("id" = String, Path, description = "avatar id")),
     description = "The picture, with the type its bytes are (`image/png`, `image/jpeg` or `image/webp`) and `X-Content-Type-Options: nosniff`.",
     responses((status = 200, description = "the image", content_type = "image/png"), (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json")))]
@@ -230,7 +230,7 @@ pub struct VerificationRequest {
     pub id_number: String,
 }
 
-#[utoipa::path(post, path = "/v1/me/verification", tag = "accounts", security(("bearer" = [])), request_body = VerificationRequest,
+#[utoipa::path(post, path = "/v1/me/verification", summary = "Verify your real name", tag = "accounts", security(("bearer" = [])), request_body = VerificationRequest,
     responses((status = 200, body = MeView), (status = 409, description = "already-verified / identity-limit-reached", body = Problem, content_type = "application/problem+json"),
               (status = 422, description = "invalid-legal-name / invalid-id-number / below-minimum-age / identity-not-confirmed", body = Problem, content_type = "application/problem+json")))]
 pub async fn verify(State(state): State<AppState>, caller: Caller, ApiJson(request): ApiJson<VerificationRequest>) -> ApiResult<Json<MeView>> {
@@ -258,7 +258,7 @@ pub struct BindCardRequest {
     pub holder_name: String,
 }
 
-#[utoipa::path(post, path = "/v1/me/cards", tag = "cards", security(("bearer" = [])), request_body = BindCardRequest,
+#[utoipa::path(post, path = "/v1/me/cards", summary = "Bind a bank card", tag = "cards", security(("bearer" = [])), request_body = BindCardRequest,
     responses((status = 201, body = CardView), (status = 403, description = "verification-required", body = Problem, content_type = "application/problem+json"),
               (status = 409, description = "card-already-bound", body = Problem, content_type = "application/problem+json"), (status = 422, description = "invalid-card-number / card-holder-mismatch", body = Problem, content_type = "application/problem+json")))]
 pub async fn bind_card(State(state): State<AppState>, caller: Caller, ApiJson(request): ApiJson<BindCardRequest>) -> ApiResult<(StatusCode, Json<CardView>)> {
@@ -279,7 +279,8 @@ pub struct CardsView {
     pub cards: Vec<CardView>,
 }
 
-#[utoipa::path(get, path = "/v1/me/cards", tag = "cards", security(("bearer" = [])), responses((status = 200, body = CardsView)))]
+#[utoipa::path(get, path = "/v1/me/cards", summary = "Your bank cards", tag = "cards", security(("bearer" = [])), responses((status = 200, body = CardsView, description = "your cards, numbers masked (none for staff)"),
+              (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json")))]
 pub async fn list_cards(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<CardsView>> {
     let cards = state.cards_of(caller.user.id).await?;
     Ok(Json(CardsView { cards: cards.iter().map(CardView::from).collect() }))

@@ -269,7 +269,7 @@ pub struct FileClaimRequest {
     pub details: String,
 }
 
-#[utoipa::path(post, path = "/v1/claims", tag = "claims", security(("bearer" = [])), request_body = FileClaimRequest,
+#[utoipa::path(post, path = "/v1/claims", summary = "File a claim", tag = "claims", security(("bearer" = [])), request_body = FileClaimRequest,
     description = "Claim a transfer you made back (within `claims.filing_window_days`, default 90). The payee is asked first and can return it in one click; when the risk is high (a look-alike warning when you paid, a fraud marker on the payee, the payee blocked you) the funds still there are held at once. Deadlines per reason; every day past the resolution deadline is compensated.",
     responses((status = 201, body = ClaimResponse, description = "the claim filed, with its deadlines and first timeline entries"),
               (status = 404, description = "not-found: no transfer you made has that id", body = Problem, content_type = "application/problem+json"),
@@ -294,6 +294,7 @@ pub async fn file_claim(State(state): State<AppState>, caller: Caller, ApiJson(r
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// 1–200, default 50.
@@ -308,7 +309,7 @@ fn limit(limit: Option<i64>) -> ApiResult<i64> {
     Ok(limit)
 }
 
-#[utoipa::path(get, path = "/v1/claims", tag = "claims", security(("bearer" = [])), params(ListQuery),
+#[utoipa::path(get, path = "/v1/claims", summary = "Your claims", tag = "claims", security(("bearer" = [])), params(ListQuery),
     responses((status = 200, body = ClaimList, description = "claims you filed or that concern a payment to you, newest first"),
               (status = 400, description = "invalid-query", body = Problem, content_type = "application/problem+json")))]
 pub async fn my_claims(State(state): State<AppState>, caller: Caller, ApiQuery(query): ApiQuery<ListQuery>) -> ApiResult<Json<ClaimList>> {
@@ -316,7 +317,7 @@ pub async fn my_claims(State(state): State<AppState>, caller: Caller, ApiQuery(q
     Ok(Json(ClaimList { claims: claims.iter().map(ClaimSummary::from).collect() }))
 }
 
-#[utoipa::path(get, path = "/v1/claims/{id}", tag = "claims", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/claims/{id}", summary = "A claim with its timeline", tag = "claims", security(("bearer" = [])),
     description = "A claim with its timeline: for the claimant, the payee (without the claimant's own words and staff-only entries) and staff.",
     params(("id" = String, Path, description = "claim id")),
     responses((status = 200, body = ClaimResponse, description = "the claim as you may see it, with its timeline"), (status = 404, description = "not-found (also for anyone who may not see it)", body = Problem, content_type = "application/problem+json")))]
@@ -331,7 +332,7 @@ pub struct ReturnRequest {
     pub amount: i64,
 }
 
-#[utoipa::path(post, path = "/v1/claims/{id}/return", tag = "claims", security(("bearer" = [])), request_body = ReturnRequest,
+#[utoipa::path(post, path = "/v1/claims/{id}/return", summary = "Return money to the claimant", tag = "claims", security(("bearer" = [])), request_body = ReturnRequest,
     description = "The payee sends money back (all or part), linked to the claimed transfer. No `Idempotency-Key`: the claim makes it safe to repeat, and a return beyond what is still claimed is 409. Money held for the claim on your account is used first.",
     params(("id" = String, Path, description = "claim id")),
     responses((status = 200, body = ClaimResponse, description = "the claim after the change, as you may see it"),
@@ -352,7 +353,7 @@ pub struct ContestRequest {
     pub reason: String,
 }
 
-#[utoipa::path(post, path = "/v1/claims/{id}/contest", tag = "claims", security(("bearer" = [])), request_body = ContestRequest,
+#[utoipa::path(post, path = "/v1/claims/{id}/contest", summary = "Contest a claim", tag = "claims", security(("bearer" = [])), request_body = ContestRequest,
     params(("id" = String, Path, description = "claim id")),
     responses((status = 200, body = ClaimResponse, description = "the claim after the change, as you may see it"),
               (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
@@ -374,6 +375,7 @@ fn require_agent(caller: &Caller) -> ApiResult<()> {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct QueueQuery {
     /// One status, or `open` (default: `awaiting_payee` and `in_review`).
@@ -384,7 +386,7 @@ pub struct QueueQuery {
     pub limit: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/v1/staff/claims", tag = "claims", security(("bearer" = [])), params(QueueQuery),
+#[utoipa::path(get, path = "/v1/staff/claims", summary = "The claims queue", tag = "claims", security(("bearer" = [])), params(QueueQuery),
     description = "The agents' queue, nearest resolution deadline first (agents, compliance officers, admins).",
     responses((status = 200, body = ClaimList, description = "open claims by default, nearest resolution deadline first"),
               (status = 400, description = "invalid-query", body = Problem, content_type = "application/problem+json"),
@@ -414,7 +416,7 @@ async fn act(state: &AppState, caller: &Caller, id: &str, request: StaffRequest)
     Ok(Json(view(state, caller, change(done)?).await?))
 }
 
-#[utoipa::path(post, path = "/v1/staff/claims/{id}/take", tag = "claims", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/staff/claims/{id}/take", summary = "Take a case", tag = "claims", security(("bearer" = [])),
     description = "Take the case (agent). Takes no body.",
     params(("id" = String, Path, description = "claim id")),
     responses((status = 200, body = ClaimResponse, description = "the claim after the change, as you may see it"), (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
@@ -431,7 +433,7 @@ pub struct NoteRequest {
     pub text: String,
 }
 
-#[utoipa::path(post, path = "/v1/staff/claims/{id}/notes", tag = "claims", security(("bearer" = [])), request_body = NoteRequest,
+#[utoipa::path(post, path = "/v1/staff/claims/{id}/notes", summary = "Add a staff note", tag = "claims", security(("bearer" = [])), request_body = NoteRequest,
     params(("id" = String, Path, description = "claim id")),
     responses((status = 200, body = ClaimResponse, description = "the claim after the change, as you may see it"), (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
               (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
@@ -449,7 +451,7 @@ pub struct MessageRequest {
     pub text: String,
 }
 
-#[utoipa::path(post, path = "/v1/staff/claims/{id}/messages", tag = "claims", security(("bearer" = [])), request_body = MessageRequest,
+#[utoipa::path(post, path = "/v1/staff/claims/{id}/messages", summary = "Message a party", tag = "claims", security(("bearer" = [])), request_body = MessageRequest,
     description = "Message a party (agent): in their timeline and their notifications. The first message meets the first-contact deadline.",
     params(("id" = String, Path, description = "claim id")),
     responses((status = 200, body = ClaimResponse, description = "the claim after the change, as you may see it"), (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
@@ -475,7 +477,7 @@ pub struct HoldRequest {
     pub reason: String,
 }
 
-#[utoipa::path(post, path = "/v1/staff/claims/{id}/holds", tag = "claims", security(("bearer" = [])), request_body = HoldRequest,
+#[utoipa::path(post, path = "/v1/staff/claims/{id}/holds", summary = "Hold money for a claim", tag = "claims", security(("bearer" = [])), request_body = HoldRequest,
     description = "Hold money for the claim (agent): a hold with reason `claim`, for `claims.hold_hours` (default 72), visible to the account's owner.",
     params(("id" = String, Path, description = "claim id")),
     responses((status = 200, body = ClaimResponse, description = "the claim after the change, as you may see it"), (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
@@ -503,7 +505,7 @@ fn hold_id(text: &str) -> ApiResult<OperationId> {
     text.parse().map_err(|_| ApiError::not_found("no active hold of this claim has that id"))
 }
 
-#[utoipa::path(post, path = "/v1/staff/claims/{id}/holds/{hold_id}/extend", tag = "claims", security(("bearer" = [])), request_body = ExtendRequest,
+#[utoipa::path(post, path = "/v1/staff/claims/{id}/holds/{hold_id}/extend", summary = "Extend a hold", tag = "claims", security(("bearer" = [])), request_body = ExtendRequest,
     params(("id" = String, Path, description = "claim id"), ("hold_id" = String, Path, description = "hold id")),
     responses((status = 200, body = ClaimResponse, description = "the claim after the change, as you may see it"), (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
               (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
@@ -517,7 +519,7 @@ pub async fn extend_hold(State(state): State<AppState>, caller: Caller, Path((id
     act(&state, &caller, &id, StaffRequest::ExtendHold { hold, until_us }).await
 }
 
-#[utoipa::path(post, path = "/v1/staff/claims/{id}/holds/{hold_id}/release", tag = "claims", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/staff/claims/{id}/holds/{hold_id}/release", summary = "Release a hold", tag = "claims", security(("bearer" = [])),
     description = "Release a hold (agent). Takes no body.",
     params(("id" = String, Path, description = "claim id"), ("hold_id" = String, Path, description = "hold id")),
     responses((status = 200, body = ClaimResponse, description = "the claim after the change, as you may see it"), (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
@@ -537,7 +539,7 @@ pub struct DecisionRequest {
     pub reason: String,
 }
 
-#[utoipa::path(post, path = "/v1/staff/claims/{id}/decision", tag = "claims", security(("bearer" = [])), request_body = DecisionRequest,
+#[utoipa::path(post, path = "/v1/staff/claims/{id}/decision", summary = "Decide a claim", tag = "claims", security(("bearer" = [])), request_body = DecisionRequest,
     description = "Decide the claim (agent), at any time, taking the case if nobody has it: `return` sends held money to the claimant (the payee's account first, then down the trail) and releases the rest; `reject` releases every hold; `legal_route` keeps holds until they expire and points the claimant to court with the evidence pack.",
     params(("id" = String, Path, description = "claim id")),
     responses((status = 200, body = ClaimResponse, description = "the claim after the change, as you may see it"), (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),
@@ -555,6 +557,7 @@ pub async fn decide_claim(State(state): State<AppState>, caller: Caller, Path(id
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct NotificationsQuery {
     /// `next_cursor` of the previous page.
@@ -583,7 +586,7 @@ pub struct NotificationList {
     pub next_cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/me/notifications", tag = "claims", security(("bearer" = [])), params(NotificationsQuery),
+#[utoipa::path(get, path = "/v1/me/notifications", summary = "Your notifications", tag = "claims", security(("bearer" = [])), params(NotificationsQuery),
     responses((status = 200, body = NotificationList, description = "newest first, with the unread count and the next page's cursor"), (status = 400, description = "invalid-query", body = Problem, content_type = "application/problem+json")))]
 pub async fn notifications(State(state): State<AppState>, caller: Caller, ApiQuery(query): ApiQuery<NotificationsQuery>) -> ApiResult<Json<NotificationList>> {
     let limit = query.limit.unwrap_or(20);
@@ -600,7 +603,7 @@ pub async fn notifications(State(state): State<AppState>, caller: Caller, ApiQue
     Ok(Json(NotificationList { notifications, unread, next_cursor }))
 }
 
-#[utoipa::path(post, path = "/v1/me/notifications/{id}/read", tag = "claims", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/me/notifications/{id}/read", summary = "Mark a notification read", tag = "claims", security(("bearer" = [])),
     description = "Mark a notification read (again: unchanged). Takes no body.",
     params(("id" = String, Path, description = "notification id")),
     responses((status = 204, description = "read"), (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json")))]
@@ -650,7 +653,7 @@ pub struct TraceView {
     pub trail: Vec<TrailNodeView>,
 }
 
-#[utoipa::path(get, path = "/v1/staff/claims/{id}/trace", tag = "claims", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/staff/claims/{id}/trace", summary = "Where the claimed money went", tag = "claims", security(("bearer" = [])),
     description = "Where the claimed money went (agents, compliance officers, admins): the payee's later payments within `claims.trace_window_hours` of each arrival, up to `claims.trace_hops` hops, each carrying a proportional share of the claimed money.",
     params(("id" = String, Path, description = "claim id")),
     responses((status = 200, body = TraceView, description = "the trail, breadth first from the payee's account"),

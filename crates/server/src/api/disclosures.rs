@@ -104,7 +104,7 @@ impl From<DisclosureView> for DisclosureResponse {
     }
 }
 
-#[utoipa::path(post, path = "/v1/disclosures", tag = "claims", security(("bearer" = [])), request_body = DisclosureRequest,
+#[utoipa::path(post, path = "/v1/disclosures", summary = "Request a lawful disclosure", tag = "claims", security(("bearer" = [])), request_body = DisclosureRequest,
     description = "An authority (police, court) asks for the identity of a claim's or transfer's counterparty, with the legal basis and its document reference. A compliance officer decides.",
     responses((status = 201, body = DisclosureResponse, description = "the request, awaiting a compliance officer"),
               (status = 403, description = "forbidden: not an authority account", body = Problem, content_type = "application/problem+json"),
@@ -157,7 +157,7 @@ async fn decide(state: &AppState, caller: &Caller, id: &str, approve: bool, body
     }
 }
 
-#[utoipa::path(post, path = "/v1/disclosures/{id}/approve", tag = "claims", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/disclosures/{id}/approve", summary = "Approve a disclosure", tag = "claims", security(("bearer" = [])),
     description = "A compliance officer approves (never their own request). Optional body `{\"note\"}`. The data subject is told after `claims.disclosure_notice_days` (90).",
     params(("id" = String, Path, description = "disclosure id")),
     responses((status = 200, body = DisclosureResponse, description = "the request, approved"),
@@ -169,7 +169,7 @@ pub async fn approve_disclosure(State(state): State<AppState>, caller: Caller, P
     decide(&state, &caller, &id, true, &body).await
 }
 
-#[utoipa::path(post, path = "/v1/disclosures/{id}/refuse", tag = "claims", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/disclosures/{id}/refuse", summary = "Refuse a disclosure", tag = "claims", security(("bearer" = [])),
     description = "A compliance officer refuses. Optional body `{\"note\"}`.",
     params(("id" = String, Path, description = "disclosure id")),
     responses((status = 200, body = DisclosureResponse, description = "the request, refused"),
@@ -181,7 +181,7 @@ pub async fn refuse_disclosure(State(state): State<AppState>, caller: Caller, Pa
     decide(&state, &caller, &id, false, &body).await
 }
 
-#[utoipa::path(get, path = "/v1/disclosures/{id}", tag = "claims", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/disclosures/{id}", summary = "A disclosure", tag = "claims", security(("bearer" = [])),
     description = "The request; for the requesting authority after approval, also the counterparty's legal name, full identity number, phone and the money's trail (each read is written to the audit log). Compliance officers see the request only; anyone else gets 404.",
     params(("id" = String, Path, description = "disclosure id")),
     responses((status = 200, body = DisclosureResponse, description = "the request, with `disclosed` for the requesting authority once approved"),
@@ -193,6 +193,7 @@ pub async fn get_disclosure(State(state): State<AppState>, caller: Caller, Path(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DisclosuresQuery {
     /// `requested` (default), `approved` or `refused`.
@@ -205,7 +206,7 @@ pub struct DisclosureList {
     pub disclosures: Vec<DisclosureResponse>,
 }
 
-#[utoipa::path(get, path = "/v1/staff/disclosures", tag = "claims", security(("bearer" = [])), params(DisclosuresQuery),
+#[utoipa::path(get, path = "/v1/staff/disclosures", summary = "Disclosures to decide", tag = "claims", security(("bearer" = [])), params(DisclosuresQuery),
     description = "Requests to decide (compliance officers): the request only, never the identity.",
     responses((status = 200, body = DisclosureList, description = "requests in that status, oldest first"),
               (status = 400, description = "invalid-query", body = Problem, content_type = "application/problem+json"),

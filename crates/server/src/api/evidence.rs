@@ -159,13 +159,14 @@ pub fn evidence_pdf(evidence: &Evidence, lang: Lang) -> Result<Vec<u8>, String> 
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EvidenceQuery {
     /// `zh-CN` or `en` (default: your language setting).
     pub lang: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/claims/{id}/evidence.pdf", tag = "claims", security(("bearer" = [])), params(("id" = String, Path, description = "claim id"), EvidenceQuery),
+#[utoipa::path(get, path = "/v1/claims/{id}/evidence.pdf", summary = "The evidence pack (PDF)", tag = "claims", security(("bearer" = [])), params(("id" = String, Path, description = "claim id"), EvidenceQuery),
     description = "The claim's evidence pack as a PDF (PDF/A-2b, CJK font embedded), in Chinese or English: the transfer, what the payer was shown when paying, the timeline, the case reference, and guidance on the next legal step. For the claimant and staff (the counterparty masked), and for an authority holding an approved disclosure on the claim (the counterparty in full; the read is audited).",
     responses((status = 200, description = "the PDF", content_type = "application/pdf", body = Vec<u8>),
               (status = 400, description = "invalid-query: `lang` other than `zh-CN` / `en`", body = Problem, content_type = "application/problem+json"),

@@ -62,14 +62,14 @@ async fn bank_movement(state: &AppState, caller: Caller, key: IdempotencyKey, re
     render_outcome(state.bank_movement(command).await?, |movement| BankMovementView::from(movement))
 }
 
-#[utoipa::path(post, path = "/v1/me/topups", tag = "money", security(("bearer" = [])), request_body = BankMovementRequest,
+#[utoipa::path(post, path = "/v1/me/topups", summary = "Top up from a card", tag = "money", security(("bearer" = [])), request_body = BankMovementRequest,
     params(("Idempotency-Key" = String, Header, description = "1–255 visible ASCII characters; retries with the same key and body return the original result")),
     responses((status = 201, body = BankMovementView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn topup(State(state): State<AppState>, caller: Caller, key: IdempotencyKey, ApiJson(request): ApiJson<BankMovementRequest>) -> ApiResult<(StatusCode, HeaderMap, Json<BankMovementView>)> {
     bank_movement(&state, caller, key, request, OperationKind::Topup).await
 }
 
-#[utoipa::path(post, path = "/v1/me/withdrawals", tag = "money", security(("bearer" = [])), request_body = BankMovementRequest,
+#[utoipa::path(post, path = "/v1/me/withdrawals", summary = "Withdraw to a card", tag = "money", security(("bearer" = [])), request_body = BankMovementRequest,
     params(("Idempotency-Key" = String, Header, description = "1–255 visible ASCII characters")),
     responses((status = 201, body = BankMovementView), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"), (status = 422, description = "insufficient-funds and validation failures", body = Problem, content_type = "application/problem+json")))]
 pub async fn withdraw(State(state): State<AppState>, caller: Caller, key: IdempotencyKey, ApiJson(request): ApiJson<BankMovementRequest>) -> ApiResult<(StatusCode, HeaderMap, Json<BankMovementView>)> {
@@ -144,7 +144,7 @@ fn payee_ref(request: &TransferRequest) -> ApiResult<PayeeRef> {
     }
 }
 
-#[utoipa::path(post, path = "/v1/transfers", tag = "money", security(("bearer" = [])), request_body = TransferRequest,
+#[utoipa::path(post, path = "/v1/transfers", summary = "Pay someone", tag = "money", security(("bearer" = [])), request_body = TransferRequest,
     params(("Idempotency-Key" = String, Header, description = "1–255 visible ASCII characters; the same key with the same body returns the original transfer in its current state, with a different body 409")),
     responses((status = 201, body = TransferView, description = "created (`completed`, `pending_arrival` or `awaiting_acceptance`), or the original transfer when replayed (header `Idempotent-Replayed: true`)"),
               (status = 400, description = "idempotency-key-required / idempotency-key-invalid / malformed-json", body = Problem, content_type = "application/problem+json"),
@@ -186,7 +186,7 @@ fn transfer_not_found() -> ApiError {
     ApiError::not_found("no transfer with that id is visible to you")
 }
 
-#[utoipa::path(get, path = "/v1/transfers/{id}", tag = "money", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/transfers/{id}", summary = "A transfer", tag = "money", security(("bearer" = [])),
     params(("id" = String, Path, description = "transfer id")),
     responses((status = 200, body = TransferView), (status = 404, description = "no such transfer, or not yours", body = Problem, content_type = "application/problem+json")))]
 pub async fn get_transfer(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<TransferView>> {
@@ -207,7 +207,7 @@ async fn act(state: &AppState, caller: &Caller, id: &str, event: TransferEvent) 
     }
 }
 
-#[utoipa::path(post, path = "/v1/transfers/{id}/revoke", tag = "money", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/transfers/{id}/revoke", summary = "Revoke a transfer in flight", tag = "money", security(("bearer" = [])),
     description = "The payer takes back a transfer that has not arrived (`pending_arrival`) or not been accepted (`awaiting_acceptance`): the hold is released in full. Asking again answers 200 with the transfer as it is.",
     params(("id" = String, Path, description = "transfer id")),
     responses((status = 200, body = TransferView, description = "revoked (or already revoked)"),
@@ -217,7 +217,7 @@ pub async fn revoke_transfer(State(state): State<AppState>, caller: Caller, Path
     act(&state, &caller, &id, TransferEvent::Revoke).await
 }
 
-#[utoipa::path(post, path = "/v1/transfers/{id}/accept", tag = "money", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/transfers/{id}/accept", summary = "Accept a transfer", tag = "money", security(("bearer" = [])),
     description = "The payee accepts a transfer that awaits acceptance: the money moves now.",
     params(("id" = String, Path, description = "transfer id")),
     responses((status = 200, body = TransferView, description = "completed (or already accepted)"),
@@ -227,7 +227,7 @@ pub async fn accept_transfer(State(state): State<AppState>, caller: Caller, Path
     act(&state, &caller, &id, TransferEvent::Accept).await
 }
 
-#[utoipa::path(post, path = "/v1/transfers/{id}/decline", tag = "money", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/transfers/{id}/decline", summary = "Decline a transfer", tag = "money", security(("bearer" = [])),
     description = "The payee declines a transfer that awaits acceptance: the payer's hold is released at once.",
     params(("id" = String, Path, description = "transfer id")),
     responses((status = 200, body = TransferView, description = "declined (or already declined)"),
@@ -238,6 +238,7 @@ pub async fn decline_transfer(State(state): State<AppState>, caller: Caller, Pat
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// 1–100, default 20.
@@ -253,7 +254,7 @@ pub struct TransferPage {
     pub next_cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/me/transfers", tag = "money", security(("bearer" = [])), params(ListQuery),
+#[utoipa::path(get, path = "/v1/me/transfers", summary = "Your transfers", tag = "money", security(("bearer" = [])), params(ListQuery),
     responses((status = 200, body = TransferPage), (status = 400, body = Problem, content_type = "application/problem+json")))]
 pub async fn list_transfers(State(state): State<AppState>, caller: Caller, ApiQuery(query): ApiQuery<ListQuery>) -> ApiResult<Json<TransferPage>> {
     let limit = query.limit.unwrap_or(20);

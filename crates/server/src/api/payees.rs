@@ -118,6 +118,7 @@ impl PayeePreviewView {
 
 /// Name the payee by exactly one of the two.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewQuery {
     /// The payee's phone number.
@@ -138,7 +139,7 @@ fn payee_not_found() -> ApiError {
     ApiError::not_found("no customer has that phone number or id")
 }
 
-#[utoipa::path(get, path = "/v1/payees/preview", tag = "payees", security(("bearer" = [])), params(PreviewQuery),
+#[utoipa::path(get, path = "/v1/payees/preview", summary = "Preview a payee", tag = "payees", security(("bearer" = [])), params(PreviewQuery),
     description = "Who a payee is before paying them: the masked real name, whether they are verified, when their nickname and avatar last changed, whether you know them, the risk decision and its warnings (sentences in Chinese or English by `Accept-Language`).",
     responses((status = 200, body = PayeePreviewView),
               (status = 404, description = "not-found: no customer has that phone number or id", body = Problem, content_type = "application/problem+json"),
@@ -175,7 +176,7 @@ pub struct PayeeCheckView {
     pub masked_name: Option<String>,
 }
 
-#[utoipa::path(post, path = "/v1/payee-checks", tag = "payees", security(("bearer" = [])), request_body = PayeeCheckRequest,
+#[utoipa::path(post, path = "/v1/payee-checks", summary = "Check a payee's name", tag = "payees", security(("bearer" = [])), request_body = PayeeCheckRequest,
     description = "Does this name belong to the payee? Each check is recorded and counts against a daily budget per caller (`limits.payee_checks_daily_max`).",
     responses((status = 200, body = PayeeCheckView),
               (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
@@ -230,9 +231,10 @@ pub struct ContactList {
     pub contacts: Vec<ContactView>,
 }
 
-#[utoipa::path(get, path = "/v1/me/contacts", tag = "payees", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/me/contacts", summary = "Your contacts", tag = "payees", security(("bearer" = [])),
     description = "Your contacts: the people you added, paid or were paid by, except those you removed.",
-    responses((status = 200, body = ContactList)))]
+    responses((status = 200, body = ContactList, description = "your contacts"),
+              (status = 403, description = "forbidden: staff accounts have no contacts", body = Problem, content_type = "application/problem+json")))]
 pub async fn list_contacts(State(state): State<AppState>, CustomerCaller(caller): CustomerCaller) -> ApiResult<Json<ContactList>> {
     let contacts = state.contacts(&caller.user).await?;
     Ok(Json(ContactList { contacts: contacts.iter().map(ContactView::from).collect() }))
@@ -244,7 +246,7 @@ pub struct AddContactRequest {
     pub user_id: String,
 }
 
-#[utoipa::path(post, path = "/v1/me/contacts", tag = "payees", security(("bearer" = [])), request_body = AddContactRequest,
+#[utoipa::path(post, path = "/v1/me/contacts", summary = "Add a contact", tag = "payees", security(("bearer" = [])), request_body = AddContactRequest,
     description = "Add a customer to your contacts (again, if you removed them).",
     responses((status = 201, body = ContactView),
               (status = 404, description = "not-found: no customer has that id", body = Problem, content_type = "application/problem+json"),
@@ -262,7 +264,7 @@ pub async fn add_contact(State(state): State<AppState>, CustomerCaller(caller): 
     }
 }
 
-#[utoipa::path(delete, path = "/v1/me/contacts/{user_id}", tag = "payees", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/v1/me/contacts/{user_id}", summary = "Remove a contact", tag = "payees", security(("bearer" = [])),
     description = "Take someone off your contacts, however they got there (someone you paid stays off until you add them again).",
     params(("user_id" = String, Path, description = "the contact's user id")),
     responses((status = 204, description = "removed"),

@@ -45,7 +45,7 @@ pub struct BlockView {
     pub blocked: bool,
 }
 
-#[utoipa::path(post, path = "/v1/me/blocks", tag = "risk", security(("bearer" = [])), request_body = BlockRequest,
+#[utoipa::path(post, path = "/v1/me/blocks", summary = "Block someone", tag = "risk", security(("bearer" = [])), request_body = BlockRequest,
     description = "Block someone (as a chat app would report it). A payment from them to you afterwards carries the `blocked_payer` warning and needs their confirmation. Blocking again changes nothing.",
     responses((status = 201, body = BlockView),
               (status = 404, description = "not-found: no customer has that id", body = Problem, content_type = "application/problem+json"),
@@ -108,7 +108,7 @@ impl From<&ReportRecord> for ReportView {
 
 const DETAILS_MAX_CHARS: usize = 1_000;
 
-#[utoipa::path(post, path = "/v1/reports", tag = "risk", security(("bearer" = [])), request_body = ReportRequest,
+#[utoipa::path(post, path = "/v1/reports", summary = "Report an account", tag = "risk", security(("bearer" = [])), request_body = ReportRequest,
     description = "Report an account. Open reports show as a `fraud_reports` warning to payers (with how many customers reported it) and never stop a payment on their own; staff confirm or dismiss them.",
     responses((status = 201, body = ReportView),
               (status = 404, description = "not-found: no customer has that id", body = Problem, content_type = "application/problem+json"),
@@ -138,6 +138,7 @@ fn require_report_staff(caller: &Caller) -> ApiResult<()> {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ReportsQuery {
     /// `open` (default), `confirmed` or `dismissed`.
@@ -152,7 +153,7 @@ pub struct ReportList {
     pub reports: Vec<ReportView>,
 }
 
-#[utoipa::path(get, path = "/v1/staff/reports", tag = "risk", security(("bearer" = [])), params(ReportsQuery),
+#[utoipa::path(get, path = "/v1/staff/reports", summary = "Reports to decide", tag = "risk", security(("bearer" = [])), params(ReportsQuery),
     responses((status = 200, body = ReportList),
               (status = 400, description = "invalid-query", body = Problem, content_type = "application/problem+json"),
               (status = 403, description = "forbidden: not an agent or compliance officer", body = Problem, content_type = "application/problem+json")))]
@@ -193,7 +194,7 @@ async fn decide(state: &AppState, caller: &Caller, id: &str, confirm: bool, requ
     }
 }
 
-#[utoipa::path(post, path = "/v1/staff/reports/{id}/confirm", tag = "risk", security(("bearer" = [])), request_body = DecisionRequest,
+#[utoipa::path(post, path = "/v1/staff/reports/{id}/confirm", summary = "Confirm a report (fraud marker)", tag = "risk", security(("bearer" = [])), request_body = DecisionRequest,
     description = "Confirm a report: a fraud marker on the account. Payments to it are blocked for everyone (422 `transfer-blocked`) until the marker decays (`risk.marker_half_life_days`).",
     params(("id" = String, Path, description = "report id")),
     responses((status = 200, body = ReportView),
@@ -205,7 +206,7 @@ pub async fn confirm_report(State(state): State<AppState>, caller: Caller, Path(
     decide(&state, &caller, &id, true, request).await
 }
 
-#[utoipa::path(post, path = "/v1/staff/reports/{id}/dismiss", tag = "risk", security(("bearer" = [])), request_body = DecisionRequest,
+#[utoipa::path(post, path = "/v1/staff/reports/{id}/dismiss", summary = "Dismiss a report", tag = "risk", security(("bearer" = [])), request_body = DecisionRequest,
     params(("id" = String, Path, description = "report id")),
     responses((status = 200, body = ReportView),
               (status = 403, description = "forbidden", body = Problem, content_type = "application/problem+json"),

@@ -19,7 +19,9 @@ pub struct Health {
     pub store: String,
 }
 
-#[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, body = Health), (status = 503, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/healthz", summary = "Health of the service and its store", security(()), tag = "system", responses((status = 200, body = Health, description = "the service and its store answer"),
+              (status = 405, description = "method-not-allowed: only GET", body = Problem, content_type = "application/problem+json"),
+              (status = 503, description = "store-unavailable: the store does not answer", body = Problem, content_type = "application/problem+json")))]
 pub async fn healthz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
     // A real read through the pool: healthy means the store answers.
     state.store.balance(recourse_store::BANK_SETTLEMENT_CNY).await.map_err(|e| {
@@ -33,7 +35,8 @@ pub async fn healthz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
     Ok(Json(Health { status: "ok".into(), store: store.into() }))
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+#[utoipa::path(get, path = "/metrics", summary = "Prometheus metrics", security(()), tag = "system", responses((status = 200, description = "Prometheus text format", content_type = "text/plain"),
+              (status = 405, description = "method-not-allowed: only GET", body = Problem, content_type = "application/problem+json")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
@@ -66,7 +69,7 @@ pub struct ClockView {
     pub ran: u64,
 }
 
-#[utoipa::path(post, path = "/v1/test/clock", tag = "system", request_body = AdvanceClock,
+#[utoipa::path(post, path = "/v1/test/clock", summary = "Move the test clock", security(()), tag = "system", request_body = AdvanceClock,
     description = "Only on a server started with `--test-clock`: moves the service clock forward and runs whatever became due.",
     responses((status = 200, body = ClockView), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn advance_clock(State(state): State<AppState>, ApiJson(request): ApiJson<AdvanceClock>) -> ApiResult<Json<ClockView>> {
