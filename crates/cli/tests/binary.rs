@@ -514,3 +514,66 @@ async fn a_server_with_another_identity_key_refuses_to_start() {
     let mut again = serve_cheaply(&store, port, &[]);
     wait_healthy(&reqwest::Client::new(), &format!("http://127.0.0.1:{port}"), &mut again).await;
 }
+
+/// Schemathesis (PyPI, pinned in `tools/api-fuzz`) over every operation of
+/// `/openapi.json` against a live server, as a logged-in, funded customer
+/// (log-out excluded): no 5xx, and every answer's status, content type,
+/// headers and body as documented.
+async fn fuzz_the_api(store: Vec<String>) {
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    // The server's own log, at info, is scanned afterwards for secrets.
+    let logs = tempfile::NamedTempFile::new().unwrap();
+    let mut server = Server(
+        recourse(&store)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--test-clock"])
+            .env("RECOURSE_LOG", "info")
+            .env("RECOURSE_PASSWORD_HASHING__MEMORY_KIB", "64")
+            .env("RECOURSE_PASSWORD_HASHING__ITERATIONS", "1")
+            .stderr(logs.reopen().unwrap())
+            .stdout(logs.reopen().unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let client = reqwest::Client::new();
+    wait_healthy(&client, &base, &mut server).await;
+    let birth = jiff::civil::date(1990, 1, 1);
+    let id_number = recourse_domain::identity::make_id_number("110105", birth, 21);
+    let card = recourse_domain::card::with_luhn_digit("622202000000000021");
+    let (token, _) = funded_customer(&client, &base, "13700000021", &id_number, &card, 1_000_000).await;
+    let output = Command::new("st")
+        .args(["run", &format!("{base}/openapi.json"), "-H", &format!("Authorization: Bearer {token}"), "--exclude-path", "/v1/sessions/current", "--max-examples", "15"])
+        .args(["--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance"])
+        .args(["--seed", "20261126", "--request-timeout", "10", "--no-color"])
+        .env("SCHEMATHESIS_HOOKS", "")
+        .output()
+        .expect("the API fuzzer runs: `python3 -m pip install -r tools/api-fuzz/requirements.txt` (scripts/test does)");
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "the fuzzer found problems:\n{report}\n{}", String::from_utf8_lossy(&output.stderr));
+    // The summary's line: "N generated, N passed" (or with failures).
+    let generated = report.lines().find(|line| line.contains(" generated, ")).unwrap_or_default().trim().to_owned();
+    eprintln!("api fuzzing: {generated}");
+    assert!(generated.contains("passed"), "{report}");
+    drop(server);
+    // Nothing the fuzzer did broke the ledger, and no secret reached the log.
+    let checked = recourse(&store).args(["admin", "check-ledger"]).output().unwrap();
+    assert!(checked.status.success(), "{}", String::from_utf8_lossy(&checked.stdout));
+    let log = std::fs::read_to_string(logs.path()).unwrap();
+    assert!(log.contains("request"), "the log was written");
+    for secret in [token.as_str(), "crash test 1", "王小明", id_number.as_str(), card.as_str()] {
+        assert!(!log.contains(secret), "a secret reached the log: {secret}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_fuzzer_finds_nothing_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    fuzz_the_api(vec!["--data-dir".into(), dir.path().display().to_string()]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_fuzzer_finds_nothing_on_postgres() {
+    let Some(db) = ScratchDatabase::create("recourse_fuzz").await else { return };
+    fuzz_the_api(db.store_args()).await;
+    db.drop_database().await;
+}
