@@ -577,3 +577,157 @@ async fn the_api_fuzzer_finds_nothing_on_postgres() {
     fuzz_the_api(db.store_args()).await;
     db.drop_database().await;
 }
+
+/// One request of the many-kills crash test, and what became of it.
+#[derive(Clone, Debug)]
+enum Sent {
+    /// An instant or a 24-hour delayed transfer, by key; `Some(id)` once acknowledged.
+    Transfer { key: String, delayed: bool, id: Option<String> },
+    /// A revoke of an acknowledged delayed transfer; `true` once acknowledged.
+    Revoke { transfer: String, done: bool },
+}
+
+async fn send(client: &reqwest::Client, base: &str, token: &str, payee: &str, sent: &Sent) -> Option<Sent> {
+    match sent {
+        Sent::Transfer { key, delayed, .. } => {
+            let mut body = serde_json::json!({"payee_id": payee, "amount": 1});
+            if *delayed {
+                body["arrival"] = serde_json::json!("24h");
+            }
+            let response = client.post(format!("{base}/v1/transfers")).bearer_auth(token).header("idempotency-key", key).json(&body).send().await.ok()?;
+            assert!(response.status() == 201 || response.status() == 503, "{}", response.status());
+            if response.status() != 201 {
+                return None;
+            }
+            let id = response.json::<serde_json::Value>().await.ok()?["id"].as_str()?.to_owned();
+            Some(Sent::Transfer { key: key.clone(), delayed: *delayed, id: Some(id) })
+        }
+        Sent::Revoke { transfer, .. } => {
+            let response = client.post(format!("{base}/v1/transfers/{transfer}/revoke")).bearer_auth(token).send().await.ok()?;
+            assert!(response.status() == 200 || response.status() == 503, "{}", response.status());
+            (response.status() == 200).then(|| Sent::Revoke { transfer: transfer.clone(), done: true })
+        }
+    }
+}
+
+/// "Acknowledged means durable, many times over": concurrent instant and
+/// delayed transfers and revokes, the server SIGKILLed at random moments
+/// again and again, every unacknowledged request retried with its key after
+/// each restart; then every acknowledged transfer and revoke is there, once,
+/// and the balances, the holds and the ledger audit agree.
+async fn survive_many_kills(store: Vec<String>, kills: usize) {
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut server = serve_cheaply(&store, port, &[]);
+    wait_healthy(&client, &base, &mut server).await;
+    let birth = jiff::civil::date(1990, 1, 1);
+    let (payer, _) = funded_customer(&client, &base, "13700000031", &recourse_domain::identity::make_id_number("110105", birth, 31), &recourse_domain::card::with_luhn_digit("622202000000000031"), 5_000_000).await;
+    let (payee_token, payee) = funded_customer(&client, &base, "13700000032", &recourse_domain::identity::make_id_number("110105", birth, 32), &recourse_domain::card::with_luhn_digit("622202000000000032"), 1).await;
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Sent>::new()));
+    let mut state = 0x9E37_79B9_7F4A_7C15u64; // a fixed seed: the same kill moments each run
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for round in 0..kills {
+        let mut workers = Vec::new();
+        for worker in 0..6 {
+            let (client, base, payer, payee, log) = (client.clone(), base.clone(), payer.clone(), payee.clone(), log.clone());
+            workers.push(tokio::spawn(async move {
+                for n in 0.. {
+                    let sent = Sent::Transfer { key: format!("k-{round}-{worker}-{n}"), delayed: n % 3 == 1, id: None };
+                    let index = {
+                        let mut log = log.lock().unwrap();
+                        log.push(sent.clone());
+                        log.len() - 1
+                    };
+                    let Some(done) = send(&client, &base, &payer, &payee, &sent).await else { return };
+                    let revoke = match &done {
+                        Sent::Transfer { delayed: true, id: Some(id), .. } if n % 2 == 1 => Some(Sent::Revoke { transfer: id.clone(), done: false }),
+                        _ => None,
+                    };
+                    log.lock().unwrap()[index] = done;
+                    // Half of the delayed transfers are revoked at once, racing the kill too.
+                    if let Some(revoke) = revoke {
+                        let index = {
+                            let mut log = log.lock().unwrap();
+                            log.push(revoke.clone());
+                            log.len() - 1
+                        };
+                        let Some(done) = send(&client, &base, &payer, &payee, &revoke).await else { return };
+                        log.lock().unwrap()[index] = done;
+                    }
+                }
+            }));
+        }
+        // Let some requests through, then kill it mid-flight.
+        let until = log.lock().unwrap().len() + 20 + (next() % 80) as usize;
+        while log.lock().unwrap().len() < until {
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        server.0.kill().unwrap();
+        server.0.wait().unwrap();
+        for worker in workers {
+            worker.await.unwrap();
+        }
+        server = serve_cheaply(&store, port, &[]);
+        wait_healthy(&client, &base, &mut server).await;
+        // Retry everything unacknowledged, with its key, until it is.
+        let pending: Vec<(usize, Sent)> = log.lock().unwrap().iter().cloned().enumerate().filter(|(_, s)| matches!(s, Sent::Transfer { id: None, .. } | Sent::Revoke { done: false, .. })).collect();
+        for (index, sent) in pending {
+            let done = loop {
+                if let Some(done) = send(&client, &base, &payer, &payee, &sent).await {
+                    break done;
+                }
+            };
+            log.lock().unwrap()[index] = done;
+        }
+    }
+    let log = log.lock().unwrap().clone();
+    let revoked: std::collections::HashSet<String> = log.iter().filter_map(|s| match s { Sent::Revoke { transfer, done: true } => Some(transfer.clone()), _ => None }).collect();
+    let (mut instant, mut pending) = (0i64, 0i64);
+    for sent in &log {
+        let Sent::Transfer { delayed, id: Some(id), .. } = sent else { continue };
+        let found: serde_json::Value = client.get(format!("{base}/v1/transfers/{id}")).bearer_auth(&payer).send().await.unwrap().json().await.unwrap();
+        let expected = match (delayed, revoked.contains(id)) {
+            (false, _) => "completed",
+            (true, true) => "revoked",
+            (true, false) => "pending_arrival",
+        };
+        assert_eq!(found["status"], expected, "acknowledged transfer {id}");
+        assert_eq!(found["history"].as_array().unwrap().len(), if expected == "revoked" { 2 } else { 1 }, "one event per step, never twice: {found}");
+        match expected {
+            "completed" => instant += 1,
+            "pending_arrival" => pending += 1,
+            _ => {}
+        }
+    }
+    let balance = |token: String| {
+        let (client, base) = (client.clone(), base.clone());
+        async move { client.get(format!("{base}/v1/me")).bearer_auth(token).send().await.unwrap().json::<serde_json::Value>().await.unwrap()["balance"].clone() }
+    };
+    let (payer_balance, payee_balance) = (balance(payer.clone()).await, balance(payee_token.clone()).await);
+    assert_eq!((payer_balance["total"].as_i64(), payer_balance["held"].as_i64()), (Some(5_000_000 - instant), Some(pending)), "{payer_balance}");
+    assert_eq!(payee_balance["total"].as_i64(), Some(1 + instant), "{payee_balance}");
+    drop(server);
+    let audit = recourse(&store).args(["admin", "check-ledger"]).output().unwrap();
+    assert!(audit.status.success(), "{}", String::from_utf8_lossy(&audit.stdout));
+    eprintln!("survived {kills} kills: {} requests, {instant} instant and {pending} pending transfers, {} revokes", log.len(), revoked.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_means_durable_through_many_kills_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    survive_many_kills(vec!["--data-dir".into(), dir.path().display().to_string()], 10).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_means_durable_through_many_kills_on_postgres() {
+    let Some(db) = ScratchDatabase::create("recourse_kills").await else { return };
+    survive_many_kills(db.store_args(), 6).await;
+    db.drop_database().await;
+}
