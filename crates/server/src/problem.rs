@@ -192,6 +192,7 @@ impl From<ServiceError> for ApiError {
                 tracing::warn!(detail_chars = detail.chars().count(), "identity provider unavailable");
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "identity-provider-unavailable", "Identity check unavailable", "the identity check could not be completed; try again later")
             }
+            ServiceError::Overloaded(what) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "Service busy", format!("too much {what} is waiting; retry shortly")),
             ServiceError::Internal(cause) => ApiError::internal(cause),
         }
     }

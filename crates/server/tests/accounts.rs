@@ -77,6 +77,50 @@ both_stores! {
         assert_eq!((after.status.as_u16(), after.code()), (401, "unauthenticated"));
     }
 
+    async fn a_flood_of_logins_waits_in_a_bounded_queue_then_gets_503(app) {
+        // A server with one hashing thread, a queue of one, no patience, and real Argon2 costs.
+        let mut config = recourse_service::config::ServiceConfig::for_tests();
+        config.password_hashing = recourse_service::config::PasswordHashing::default();
+        (config.limits.password_hashing_concurrency, config.limits.password_hashing_queue_max, config.limits.password_hashing_wait_ms) = (1, 1, 1);
+        let kind = app.kind;
+        let Some(flooded) = common::spawn_app_with(kind, config).await else { return };
+        let mut logins = Vec::new();
+        for _ in 0..16 {
+            let (client, base, phone) = (flooded.client.clone(), flooded.base.clone(), unique_phone());
+            logins.push(tokio::spawn(async move {
+                let reply = client.post(format!("{base}/v1/sessions")).json(&json!({"phone": phone, "password": "a guess for a number"})).send().await.unwrap();
+                let (status, retry_after) = (reply.status().as_u16(), reply.headers().get("retry-after").is_some());
+                let code = reply.json::<serde_json::Value>().await.unwrap()["code"].as_str().unwrap_or("").to_owned();
+                (status, code, retry_after)
+            }));
+        }
+        let mut answers = Vec::new();
+        for login in logins {
+            answers.push(login.await.unwrap());
+        }
+        assert!(answers.iter().all(|(status, code, _)| (*status, code.as_str()) == (401, "invalid-credentials") || (*status, code.as_str()) == (503, "overloaded")), "{answers:?}");
+        assert!(answers.iter().any(|(status, _, retry)| *status == 503 && *retry), "the flood was turned away: {answers:?}");
+        assert!(answers.iter().any(|(status, _, _)| *status == 401), "and some were answered: {answers:?}");
+        // The queue empties: an ordinary login works again.
+        let phone = unique_phone();
+        flooded.register(&phone, "n").await;
+        flooded.login(&phone).await;
+        flooded.finish().await;
+    }
+
+    async fn an_ordinary_burst_of_registrations_waits_its_turn(app) {
+        let mut registrations = Vec::new();
+        for n in 0..12 {
+            let (client, base, phone) = (app.client.clone(), app.base.clone(), unique_phone());
+            registrations.push(tokio::spawn(async move {
+                client.post(format!("{base}/v1/users")).json(&json!({"phone": phone, "password": PASSWORD, "nickname": format!("n{n}")})).send().await.unwrap().status().as_u16()
+            }));
+        }
+        for registration in registrations {
+            assert_eq!(registration.await.unwrap(), 201);
+        }
+    }
+
     async fn a_burst_of_parallel_guesses_gets_no_more_than_the_limit(app) {
         let phone = unique_phone();
         app.register(&phone, "n").await;

@@ -54,9 +54,7 @@ impl Service {
         }
         let params = self.config.password_hashing.clone();
         let password = password.to_owned();
-        let password_hash = tokio::task::spawn_blocking(move || passwords::hash_password(&params, &password))
-            .await
-            .map_err(|e| ServiceError::Internal(format!("password hashing task: {e}")))??;
+        let password_hash = self.hashing.run(move || passwords::hash_password(&params, &password)).await.map_err(|_| ServiceError::Overloaded("password hashing"))??;
         let id = UserId::new();
         let now_us = self.clock.now_us();
         let new_user = NewUser {
@@ -107,9 +105,7 @@ impl Service {
         let user = self.store.user_by_phone(phone.as_str()).await?;
         let stored_hash = user.as_ref().map_or_else(|| self.decoy_hash(), |u| u.password_hash.clone());
         let password = password.to_owned();
-        let matches = tokio::task::spawn_blocking(move || passwords::verify_password(&stored_hash, &password))
-            .await
-            .map_err(|e| ServiceError::Internal(format!("password check task: {e}")))?;
+        let matches = self.hashing.run(move || passwords::verify_password(&stored_hash, &password)).await.map_err(|_| ServiceError::Overloaded("password hashing"))?;
         let user = match (user, matches) {
             (Some(user), true) => user,
             // A wrong answer stays counted.

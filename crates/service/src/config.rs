@@ -74,13 +74,22 @@ pub struct Limits {
     /// Typed-name checks (`POST /v1/payee-checks`, or a transfer's
     /// `expected_name`) per caller in 24 hours.
     pub payee_checks_daily_max: i64,
+    /// Password hashes (Argon2id) run at once; 0: one per core.
+    pub password_hashing_concurrency: usize,
+    /// Hashes that may wait for a turn; beyond: 503 `overloaded`.
+    pub password_hashing_queue_max: usize,
+    /// The longest a hash waits for its turn (ms); beyond: 503 `overloaded`.
+    pub password_hashing_wait_ms: u64,
 }
 
 impl Limits {
     /// Refuse settings that would make the service misbehave.
     pub fn validate(&self) -> Result<(), String> {
-        let checks: [(bool, &str); 19] = [
+        let checks: [(bool, &str); 22] = [
             ((64..=100_000_000).contains(&self.avatar_max_pixels), "limits.avatar_max_pixels must be 64 to 100000000"),
+            (self.password_hashing_concurrency <= 256, "limits.password_hashing_concurrency must be 0 (one per core) to 256"),
+            ((1..=100_000).contains(&self.password_hashing_queue_max), "limits.password_hashing_queue_max must be 1 to 100000"),
+            ((1..=60_000).contains(&self.password_hashing_wait_ms), "limits.password_hashing_wait_ms must be 1 to 60000"),
             (self.name_completion_threshold_fen >= 1, "limits.name_completion_threshold_fen must be at least 1"),
             ((1..=20).contains(&self.name_completion_attempts_max), "limits.name_completion_attempts_max must be 1 to 20"),
             ((60..=30 * 24 * 3600).contains(&self.name_completion_lock_seconds), "limits.name_completion_lock_seconds must be 60 s to 30 days"),
@@ -132,6 +141,9 @@ impl Default for Limits {
             name_completion_lock_seconds: 24 * 3600,
             name_completion_daily_failures_max: 10,
             payee_checks_daily_max: 50,
+            password_hashing_concurrency: 0,
+            password_hashing_queue_max: 64,
+            password_hashing_wait_ms: 2_000,
         }
     }
 }

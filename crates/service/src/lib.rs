@@ -27,6 +27,7 @@ pub mod claims;
 pub mod clock;
 pub mod config;
 pub mod disclosures;
+pub mod hashing;
 pub mod identity_provider;
 pub mod money;
 pub mod passwords;
@@ -53,6 +54,9 @@ pub enum ServiceError {
     /// The identity provider could not be asked (not: it said no).
     #[error("the identity provider is unavailable: {0}")]
     IdentityProviderUnavailable(String),
+    /// Too much work is waiting (password hashing): try again shortly.
+    #[error("overloaded: {0}")]
+    Overloaded(&'static str),
     /// A broken invariant or a failed internal task.
     #[error("internal failure: {0}")]
     Internal(String),
@@ -67,6 +71,8 @@ pub struct Service {
     pub vault: Vault,
     pub config: Arc<ServiceConfig>,
     pub identity_provider: Arc<dyn IdentityProvider>,
+    /// Where password hashes run: bounded (`hashing.rs`).
+    pub hashing: Arc<hashing::HashingPool>,
 }
 
 impl Service {
@@ -85,7 +91,13 @@ impl Service {
         }
         let zone = jiff::tz::TimeZone::get(&config.time_zone).map_err(|e| format!("time zone {:?}: {e}", config.time_zone))?;
         let clock = if config.test_clock { Clock::test(zone) } else { Clock::system(zone) };
-        Ok(Service { store, clock, vault: Vault::new(&config.identity_key), config: Arc::new(config), identity_provider })
+        let limits = &config.limits;
+        let hashing = Arc::new(hashing::HashingPool::new(
+            limits.password_hashing_concurrency,
+            limits.password_hashing_queue_max,
+            std::time::Duration::from_millis(limits.password_hashing_wait_ms),
+        ));
+        Ok(Service { store, clock, vault: Vault::new(&config.identity_key), config: Arc::new(config), identity_provider, hashing })
     }
 
     /// On a test clock, take the offset every instance on this store agrees
