@@ -76,9 +76,17 @@ impl Service {
 
     /// A hash to verify against when the phone is unknown, so that a wrong
     /// phone and a wrong password take the same time.
-    fn decoy_hash(&self) -> String {
-        static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-        DECOY.get_or_init(|| passwords::hash_password(&self.config.password_hashing, "decoy password").unwrap_or_default()).clone()
+    /// Computed once, on the hashing pool like every other hash (never on
+    /// a request thread, where a flood of unknown numbers would block it).
+    async fn decoy_hash(&self) -> Result<String, ServiceError> {
+        static DECOY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+        let params = self.config.password_hashing.clone();
+        let decoy = DECOY
+            .get_or_try_init(|| async move {
+                self.hashing.run(move || passwords::hash_password(&params, "decoy password").unwrap_or_default()).await.map_err(|_| ServiceError::Overloaded("password hashing"))
+            })
+            .await?;
+        Ok(decoy.clone())
     }
 
     /// Log in. Password guessing is paused per phone number, known or not
@@ -103,7 +111,10 @@ impl Service {
             return Ok(Err(AccountRefusal::TooManyAttempts { retry_after_seconds }));
         }
         let user = self.store.user_by_phone(phone.as_str()).await?;
-        let stored_hash = user.as_ref().map_or_else(|| self.decoy_hash(), |u| u.password_hash.clone());
+        let stored_hash = match &user {
+            Some(user) => user.password_hash.clone(),
+            None => self.decoy_hash().await?,
+        };
         let password = password.to_owned();
         let matches = self.hashing.run(move || passwords::verify_password(&stored_hash, &password)).await.map_err(|_| ServiceError::Overloaded("password hashing"))?;
         let user = match (user, matches) {
