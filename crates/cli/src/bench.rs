@@ -73,7 +73,11 @@ pub enum BenchCommand {
     },
 }
 
-pub async fn run(settings: Settings, explicit_data_dir: bool, command: BenchCommand) -> anyhow::Result<()> {
+pub async fn run(mut settings: Settings, explicit_data_dir: bool, command: BenchCommand) -> anyhow::Result<()> {
+    // Benchmarks pay for the capacity limits without being stopped by them
+    // (one bench client sends far more than a person would).
+    settings.limits.rate_limits = recourse_service::config::RateLimits::Observe;
+    eprintln!("rate limits: observe (counted and evaluated, not enforced; the lookup budget and every check on money still hold)");
     match command {
         BenchCommand::Transfers { accounts, clients, seconds, warmup_seconds, delayed_percent } => {
             transfers(settings, explicit_data_dir, accounts, clients, seconds, warmup_seconds, delayed_percent).await
@@ -263,6 +267,9 @@ async fn risk(mut settings: Settings, explicit_data_dir: bool, contacts: usize, 
     }
     let mut config = settings.service_config(key, false);
     config.password_hashing = PasswordHashing::cheap_for_tests();
+    // One payer previews the stranger `decisions` times: a budget to match
+    // (each preview still takes its tokens).
+    config.limits.lookup_budget_tokens = config.limits.lookup_budget_tokens.max(u32::try_from(decisions).unwrap_or(u32::MAX).saturating_mul(config.limits.lookup_cost_found));
     let service = Arc::new(recourse_service::Service::new(store, config).map_err(anyhow::Error::msg)?);
     let payer = Arc::new(service.account(payer).await?.context("the payer")?.0);
     let stranger = recourse_service::money::PayeeRef::Id(stranger);
@@ -275,7 +282,7 @@ async fn risk(mut settings: Settings, explicit_data_dir: bool, contacts: usize, 
             let mut latencies = Vec::with_capacity(per_client);
             for _ in 0..per_client {
                 let begun = Instant::now();
-                let preview = service.preview_payee(&payer, &stranger).await?.context("the stranger")?;
+                let preview = service.preview_payee(&payer, &stranger).await?.map_err(|refusal| anyhow::anyhow!("{refusal}"))?.context("the stranger")?;
                 anyhow::ensure!(!preview.risk.reasons.is_empty(), "a stranger's preview has reasons");
                 latencies.push(begun.elapsed());
             }

@@ -144,6 +144,11 @@ pub async fn serve(settings: Settings, args: ServeArgs, identity_key: [u8; 32], 
         );
     }
     let state = recourse_server::app_state(store, settings.service_config(identity_key, args.test_clock))?;
+    if state.config.limits.rate_limits == recourse_service::config::RateLimits::Observe {
+        tracing::warn!(
+            "limits.rate_limits = observe: per-address registration and login rates, transfer velocity and the password-hashing queue are counted but NOT enforced (for load tests; /healthz says so); the lookup budget, the failed-login pause and every check on money still hold"
+        );
+    }
     let listen = args.listen.unwrap_or(settings.listen.clone());
     let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("listening on {listen}"))?;
     let address = listener.local_addr()?;

@@ -19,6 +19,7 @@ pub mod lookalike;
 pub mod money;
 pub mod names;
 pub mod phone;
+pub mod rate;
 pub mod refusal;
 pub mod risk;
 pub mod role;

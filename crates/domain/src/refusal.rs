@@ -40,6 +40,13 @@ pub enum Refusal {
     ConflictingOptions,
     #[error("no active card with that id is bound to this account")]
     CardNotFound,
+    /// Abuse limits (`rate`): the caller's lookup budget (looking payees up
+    /// by phone number or id) is spent, or the payer sends transfers faster
+    /// than the velocity limit allows.
+    #[error("payee lookups are limited; this caller's budget is spent for now")]
+    LookupBudgetExhausted { retry_after_seconds: i64 },
+    #[error("too many transfers in a short time; try again later")]
+    RateLimited { retry_after_seconds: i64 },
     /// Confirmation of payee (see `confirmation`): name completion comes
     /// before the typed-name check, and both before funds.
     #[error("typed-name checks are limited per day; try again later")]
@@ -94,6 +101,13 @@ pub enum AccountRefusal {
     InvalidCredentials,
     #[error("logins for this phone number are paused after repeated failures; try again later")]
     TooManyAttempts { retry_after_seconds: i64 },
+    /// Too many registrations or logins from one network address.
+    #[error("too many requests from this address; try again later")]
+    RateLimited { retry_after_seconds: i64 },
+    /// A registration met a phone number that is taken, and this address has
+    /// spent its lookup budget: whether the number is taken is not told.
+    #[error("payee lookups are limited; this address's budget is spent for now")]
+    LookupBudgetExhausted { retry_after_seconds: i64 },
     #[error("this action is for customers; staff accounts hold no money")]
     NotCustomer,
     #[error("this account is already verified")]

@@ -71,3 +71,40 @@ impl<S: Send + Sync> FromRequestParts<S> for AcceptLanguage {
         Ok(AcceptLanguage(recourse_domain::risk::Lang::from_accept_language(header)))
     }
 }
+
+/// The client's network address: the peer's, or — when the peer is one of
+/// `limits.trusted_proxies` — the last address in `X-Forwarded-For` that is
+/// not a trusted proxy (a client can put anything at the front of that
+/// header; only what the trusted proxies appended is believed). `None` when
+/// the connection's address is not known (a server embedded without it).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddress(pub Option<std::net::IpAddr>);
+
+impl FromRequestParts<crate::state::AppState> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &crate::state::AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
+        let proxies: Vec<ipnet::IpNet> = state.config.limits.trusted_proxies.iter().filter_map(|p| recourse_service::config::parse_proxy(p)).collect();
+        let trusted = |address: &std::net::IpAddr| proxies.iter().any(|net| net.contains(&address.to_canonical()));
+        let Some(mut client) = peer else {
+            return Ok(ClientAddress(None));
+        };
+        if trusted(&client) {
+            let forwarded = parts.headers.get_all("x-forwarded-for").iter().filter_map(|value| value.to_str().ok()).flat_map(|value| value.split(',')).map(str::trim).collect::<Vec<_>>();
+            for hop in forwarded.iter().rev() {
+                match hop.parse::<std::net::IpAddr>() {
+                    Ok(address) => {
+                        client = address;
+                        if !trusted(&address) {
+                            break;
+                        }
+                    }
+                    // Garbage from the client side: stop at the last good hop.
+                    Err(_) => break,
+                }
+            }
+        }
+        Ok(ClientAddress(Some(client.to_canonical())))
+    }
+}

@@ -207,5 +207,6 @@ async fn observe(State(state): State<AppState>, matched: Option<MatchedPath>, re
 
 /// Serve until `shutdown` resolves, then finish the requests in flight.
 pub async fn serve(listener: tokio::net::TcpListener, router: Router, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    // The peer's address reaches handlers (`extract::ClientAddress`): the per-address limits count by it.
+    axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(shutdown).await
 }

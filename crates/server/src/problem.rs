@@ -97,6 +97,8 @@ impl From<Refusal> for ApiError {
             Refusal::PayeeIsPayer => ApiError::invalid("payee-is-payer", detail),
             Refusal::PayeeCannotReceive => ApiError::invalid("payee-cannot-receive", detail),
             Refusal::CardNotFound => ApiError::invalid("card-not-found", detail),
+            Refusal::RateLimited { retry_after_seconds } => rate_limited(detail, retry_after_seconds),
+            Refusal::LookupBudgetExhausted { retry_after_seconds } => lookup_budget_exhausted(detail, retry_after_seconds),
             Refusal::PayeeCheckLimitReached { retry_after_seconds } => {
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, "payee-check-limit-reached", "Too many name checks", detail).with("retry_after_seconds", retry_after_seconds)
             }
@@ -163,6 +165,8 @@ impl From<AccountRefusal> for ApiError {
             AccountRefusal::PasswordLength { .. } | AccountRefusal::PasswordRepeated => ApiError::invalid("weak-password", detail),
             AccountRefusal::PhoneTaken => ApiError::new(StatusCode::CONFLICT, "phone-taken", "Phone number already registered", detail),
             AccountRefusal::InvalidCredentials => ApiError::new(StatusCode::UNAUTHORIZED, "invalid-credentials", "Invalid credentials", detail),
+            AccountRefusal::RateLimited { retry_after_seconds } => rate_limited(detail, retry_after_seconds),
+            AccountRefusal::LookupBudgetExhausted { retry_after_seconds } => lookup_budget_exhausted(detail, retry_after_seconds),
             AccountRefusal::TooManyAttempts { retry_after_seconds } => {
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too-many-attempts", "Too many failed logins", detail).with("retry_after_seconds", retry_after_seconds)
             }
@@ -224,6 +228,16 @@ impl From<JsonRejection> for ApiError {
             other => ApiError::bad_request("malformed-request", other.body_text()),
         }
     }
+}
+
+/// 429 `rate-limited`: a capacity limit (per-address, transfer velocity).
+fn rate_limited(detail: String, retry_after_seconds: i64) -> ApiError {
+    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", "Too many requests", detail).with("retry_after_seconds", retry_after_seconds)
+}
+
+/// 429 `lookup-budget-exhausted`: the caller's payee lookups are spent for now.
+fn lookup_budget_exhausted(detail: String, retry_after_seconds: i64) -> ApiError {
+    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "lookup-budget-exhausted", "Lookup budget exhausted", detail).with("retry_after_seconds", retry_after_seconds)
 }
 
 impl From<QueryRejection> for ApiError {

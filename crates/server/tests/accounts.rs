@@ -82,6 +82,7 @@ both_stores! {
         let mut config = recourse_service::config::ServiceConfig::for_tests();
         config.password_hashing = recourse_service::config::PasswordHashing::default();
         (config.limits.password_hashing_concurrency, config.limits.password_hashing_queue_max, config.limits.password_hashing_wait_ms) = (1, 1, 1);
+        config.limits.rate_limits = recourse_service::config::RateLimits::Enforce;
         let kind = app.kind;
         let Some(flooded) = common::spawn_app_with(kind, config).await else { return };
         let mut logins = Vec::new();

@@ -13,7 +13,10 @@ use recourse_domain::transfer::Arrival;
 use recourse_store::{AccountBalance, Avatar, CardRecord, NewCard, NewUser, ProfileChanges, StoreError, UserRecord, Verification};
 use sha2::{Digest, Sha256};
 
+use std::net::IpAddr;
+
 use crate::identity_provider::IdentityRejection;
+use crate::limits::{Limit, Lookup};
 use crate::passwords::{self, check_password_policy};
 use crate::vault::Slot;
 use crate::{Service, ServiceError};
@@ -74,6 +77,23 @@ impl Service {
         }
     }
 
+    /// Registration from the network: the per-address rate first (before
+    /// any hashing), then [`Service::create_account`]; a phone that is taken
+    /// spends the address's lookup budget, and once it is spent the answer
+    /// no longer says whether the number is taken.
+    pub async fn register(&self, phone: &Phone, password: &str, nickname: &Nickname, avatar: Option<NewAvatar>, from: Option<IpAddr>) -> Answer<UserRecord> {
+        if let Err(exceeded) = self.charge(Limit::Registrations(from), 1).await? {
+            return Ok(Err(exceeded.into()));
+        }
+        let answer = self.create_account(phone, password, nickname, Role::Customer, avatar).await?;
+        if let Err(AccountRefusal::PhoneTaken) = answer
+            && let Err(exceeded) = self.charge(Limit::AddressLookups(from), self.lookup_cost(Lookup::Found)).await?
+        {
+            return Ok(Err(exceeded.into()));
+        }
+        Ok(answer)
+    }
+
     /// A hash to verify against when the phone is unknown, so that a wrong
     /// phone and a wrong password take the same time.
     /// Computed once, on the hashing pool like every other hash (never on
@@ -91,8 +111,12 @@ impl Service {
 
     /// Log in. Password guessing is paused per phone number, known or not
     /// (so the pause reveals nothing), across every instance (the count is in
-    /// the store). Order: the pause, then the credentials.
-    pub async fn log_in(&self, phone: &str, password: &str) -> Answer<NewSession> {
+    /// the store). Order: the address's login rate (`from`; `None`: an
+    /// address the server could not tell), the pause, then the credentials.
+    pub async fn log_in(&self, phone: &str, password: &str, from: Option<IpAddr>) -> Answer<NewSession> {
+        if let Err(exceeded) = self.charge(Limit::Logins(from), 1).await? {
+            return Ok(Err(exceeded.into()));
+        }
         if password.chars().count() > passwords::PASSWORD_CHARS_MAX {
             return Ok(Err(AccountRefusal::InvalidCredentials));
         }

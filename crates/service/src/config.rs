@@ -80,12 +80,80 @@ pub struct Limits {
     pub password_hashing_queue_max: usize,
     /// The longest a hash waits for its turn (ms); beyond: 503 `overloaded`.
     pub password_hashing_wait_ms: u64,
+    /// `enforce` (the default) or `observe`: in `observe` the capacity
+    /// limits (per-address registrations and logins, transfer velocity, the
+    /// hashing queue's admission) are counted and evaluated but not
+    /// enforced, so that a load test pays their cost; the limits that guard
+    /// credentials and identity data (the failed-login pause, the lookup
+    /// budget, name completion) and every check on money always hold.
+    pub rate_limits: RateLimits,
+    /// Registrations from one network address per hour (429 `rate-limited`).
+    pub registrations_per_address_per_hour: u32,
+    /// Login attempts from one network address per minute (429 `rate-limited`).
+    pub logins_per_address_per_minute: u32,
+    /// Peers whose `X-Forwarded-For` is believed (a load balancer's
+    /// addresses, as IPs or CIDR blocks). Empty: the peer address is the
+    /// client's.
+    pub trusted_proxies: Vec<String>,
+    /// Each caller's lookup budget (tokens): looking a payee up by phone or
+    /// id (previews, typed-name checks, transfers by phone) and meeting a
+    /// taken phone at registration spend it (429 `lookup-budget-exhausted`).
+    pub lookup_budget_tokens: u32,
+    /// Tokens that come back each minute.
+    pub lookup_budget_refill_per_minute: u32,
+    /// A lookup that finds an account costs this many tokens.
+    pub lookup_cost_found: u32,
+    /// A lookup that finds no account costs this many (sweeping numbers is
+    /// what the budget stops).
+    pub lookup_cost_missing: u32,
+    /// Transfers one payer may send per minute (429 `rate-limited`).
+    pub transfers_per_minute_max: u32,
+    /// How long an `Idempotency-Key` replays its request: older records are
+    /// pruned, and the key then starts a new request. Default 7 days.
+    pub idempotency_replay_window_seconds: i64,
+    /// Avatar images kept per user (the newest, the current one always, and
+    /// every one from the last day); older ones are pruned.
+    pub avatars_kept: u32,
+    /// How often retention runs (expired sessions, idempotency records,
+    /// avatars, full rate buckets).
+    pub retention_interval_seconds: i64,
+    /// Below this much free space in the data directory (SQLite), `/healthz`
+    /// answers 503 `disk-full`.
+    pub disk_free_min_bytes: u64,
+}
+
+/// Whether the capacity limits are enforced or only observed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RateLimits {
+    #[default]
+    Enforce,
+    Observe,
+}
+
+impl RateLimits {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RateLimits::Enforce => "enforce",
+            RateLimits::Observe => "observe",
+        }
+    }
 }
 
 impl Limits {
     /// Refuse settings that would make the service misbehave.
     pub fn validate(&self) -> Result<(), String> {
-        let checks: [(bool, &str); 22] = [
+        let checks: [(bool, &str); 32] = [
+            ((1..=1_000_000).contains(&self.registrations_per_address_per_hour), "limits.registrations_per_address_per_hour must be 1 to 1000000"),
+            ((1..=1_000_000).contains(&self.logins_per_address_per_minute), "limits.logins_per_address_per_minute must be 1 to 1000000"),
+            (self.trusted_proxies.iter().all(|p| parse_proxy(p).is_some()), "limits.trusted_proxies must be IP addresses or CIDR blocks"),
+            ((1..=1_000_000).contains(&self.lookup_budget_refill_per_minute), "limits.lookup_budget_refill_per_minute must be 1 to 1000000"),
+            ((1..=self.lookup_cost_missing).contains(&self.lookup_cost_found), "limits.lookup_cost_found must be 1 to lookup_cost_missing"),
+            ((self.lookup_cost_missing..=10_000_000).contains(&self.lookup_budget_tokens), "limits.lookup_budget_tokens must be lookup_cost_missing to 10000000"),
+            ((1..=1_000_000).contains(&self.transfers_per_minute_max), "limits.transfers_per_minute_max must be 1 to 1000000"),
+            ((60..=366 * 24 * 3600).contains(&self.idempotency_replay_window_seconds), "limits.idempotency_replay_window_seconds must be 60 s to a year"),
+            ((1..=10_000).contains(&self.avatars_kept), "limits.avatars_kept must be 1 to 10000"),
+            ((1..=7 * 24 * 3600).contains(&self.retention_interval_seconds), "limits.retention_interval_seconds must be 1 s to a week"),
             ((64..=100_000_000).contains(&self.avatar_max_pixels), "limits.avatar_max_pixels must be 64 to 100000000"),
             (self.password_hashing_concurrency <= 256, "limits.password_hashing_concurrency must be 0 (one per core) to 256"),
             ((1..=100_000).contains(&self.password_hashing_queue_max), "limits.password_hashing_queue_max must be 1 to 100000"),
@@ -144,6 +212,19 @@ impl Default for Limits {
             password_hashing_concurrency: 0,
             password_hashing_queue_max: 64,
             password_hashing_wait_ms: 2_000,
+            rate_limits: RateLimits::Enforce,
+            registrations_per_address_per_hour: 100,
+            logins_per_address_per_minute: 60,
+            trusted_proxies: Vec::new(),
+            lookup_budget_tokens: 1_000,
+            lookup_budget_refill_per_minute: 20,
+            lookup_cost_found: 1,
+            lookup_cost_missing: 20,
+            transfers_per_minute_max: 120,
+            idempotency_replay_window_seconds: 7 * 24 * 3600,
+            avatars_kept: 20,
+            retention_interval_seconds: 3600,
+            disk_free_min_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -158,6 +239,12 @@ impl Limits {
             daily_failures_max: self.name_completion_daily_failures_max,
         }
     }
+}
+
+/// A trusted proxy setting: an address or a CIDR block.
+pub fn parse_proxy(text: &str) -> Option<ipnet::IpNet> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>().ok().or_else(|| text.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
 }
 
 /// `Debug` leaves the identity key out.
@@ -200,7 +287,10 @@ impl ServiceConfig {
     /// Settings for tests and benchmarks: cheap hashing, a random key, test clock on.
     pub fn for_tests() -> ServiceConfig {
         ServiceConfig {
-            limits: Limits::default(),
+            // The project's tests observe the capacity limits (they send
+            // many requests from one address); the tests of the limits
+            // themselves enforce them.
+            limits: Limits { rate_limits: RateLimits::Observe, ..Limits::default() },
             password_hashing: PasswordHashing::cheap_for_tests(),
             identity_key: crate::vault::random_key(),
             test_clock: true,

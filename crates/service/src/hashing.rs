@@ -23,13 +23,27 @@ pub struct HashingPool {
     waiting: AtomicUsize,
     queue_max: usize,
     wait: Duration,
+    /// `false` under `limits.rate_limits = "observe"`: admission is
+    /// evaluated (and a refusal counted) but every job waits its turn.
+    enforce: bool,
 }
 
 impl HashingPool {
     /// `concurrency` 0: one per core.
-    pub fn new(concurrency: usize, queue_max: usize, wait: Duration) -> HashingPool {
+    pub fn new(concurrency: usize, queue_max: usize, wait: Duration, enforce: bool) -> HashingPool {
         let concurrency = if concurrency == 0 { std::thread::available_parallelism().map_or(1, usize::from) } else { concurrency };
-        HashingPool { permits: Arc::new(Semaphore::new(concurrency)), waiting: AtomicUsize::new(0), queue_max, wait }
+        HashingPool { permits: Arc::new(Semaphore::new(concurrency)), waiting: AtomicUsize::new(0), queue_max, wait, enforce }
+    }
+
+    /// A job would be refused for `why`: refused when enforcing, counted when observing.
+    fn refuse(&self, why: &'static str) -> Result<(), Overloaded> {
+        if self.enforce {
+            metrics::counter!("recourse_password_hashing_refused_total", "why" => why).increment(1);
+            Err(Overloaded)
+        } else {
+            metrics::counter!("recourse_rate_limits_observed_total", "limit" => "password_hashing", "why" => why).increment(1);
+            Ok(())
+        }
     }
 
     /// Run `job` on a hashing thread, or refuse at once.
@@ -41,20 +55,21 @@ impl HashingPool {
         let permit = match Arc::clone(&self.permits).try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
-                if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.queue_max {
+                if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.queue_max
+                    && let Err(overloaded) = self.refuse("queue_full")
+                {
                     self.waiting.fetch_sub(1, Ordering::SeqCst);
-                    metrics::counter!("recourse_password_hashing_refused_total", "why" => "queue_full").increment(1);
-                    return Err(Overloaded);
+                    return Err(overloaded);
                 }
-                let waited = tokio::time::timeout(self.wait, Arc::clone(&self.permits).acquire_owned()).await;
+                let waited = match tokio::time::timeout(self.wait, Arc::clone(&self.permits).acquire_owned()).await {
+                    Ok(acquired) => acquired.ok(),
+                    Err(_) => match self.refuse("waited_too_long") {
+                        Err(_) => None,
+                        Ok(()) => Arc::clone(&self.permits).acquire_owned().await.ok(),
+                    },
+                };
                 self.waiting.fetch_sub(1, Ordering::SeqCst);
-                match waited {
-                    Ok(Ok(permit)) => permit,
-                    _ => {
-                        metrics::counter!("recourse_password_hashing_refused_total", "why" => "waited_too_long").increment(1);
-                        return Err(Overloaded);
-                    }
-                }
+                waited.ok_or(Overloaded)?
             }
         };
         let (sender, receiver) = tokio::sync::oneshot::channel();
@@ -76,7 +91,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_queue_turns_jobs_away_and_the_rest_run() {
-        let pool = Arc::new(HashingPool::new(1, 2, Duration::from_secs(5)));
+        let pool = Arc::new(HashingPool::new(1, 2, Duration::from_secs(5), true));
         let (release, hold) = std::sync::mpsc::channel::<()>();
         let hold = std::sync::Mutex::new(hold);
         // One job runs (and blocks until released); two wait; the fourth is refused.
@@ -104,7 +119,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn waiting_too_long_is_refused() {
-        let pool = HashingPool::new(1, 8, Duration::from_millis(20));
+        let pool = HashingPool::new(1, 8, Duration::from_millis(20), true);
         let (release, hold) = std::sync::mpsc::channel::<()>();
         let hold = std::sync::Mutex::new(hold);
         let pool = Arc::new(pool);

@@ -29,6 +29,7 @@ pub mod config;
 pub mod disclosures;
 pub mod hashing;
 pub mod identity_provider;
+pub mod limits;
 pub mod money;
 pub mod passwords;
 pub mod payees;
@@ -96,6 +97,7 @@ impl Service {
             limits.password_hashing_concurrency,
             limits.password_hashing_queue_max,
             std::time::Duration::from_millis(limits.password_hashing_wait_ms),
+            limits.rate_limits == config::RateLimits::Enforce,
         ));
         Ok(Service { store, clock, vault: Vault::new(&config.identity_key), config: Arc::new(config), identity_provider, hashing })
     }
@@ -111,14 +113,22 @@ impl Service {
     }
 
     /// Move the shared test clock forward, then run everything that became
-    /// due before answering. `None` on a real clock.
+    /// due before answering: due transitions (how many moved), and retention
+    /// (what it deleted). `None` on a real clock.
     pub async fn advance_test_clock(&self, seconds: i64) -> Result<Option<u64>, ServiceError> {
+        Ok(self.advance_test_clock_pruning(seconds).await?.map(|(ran, _)| ran))
+    }
+
+    /// [`Service::advance_test_clock`], with what retention deleted.
+    pub async fn advance_test_clock_pruning(&self, seconds: i64) -> Result<Option<(u64, recourse_store::limits::Pruned)>, ServiceError> {
         assert!((0..=clock::ADVANCE_SECONDS_MAX).contains(&seconds), "advance is validated at the edge");
         if !self.clock.is_test_clock() {
             return Ok(None);
         }
         let offset_us = self.store.advance_clock_offset(seconds * 1_000_000).await?;
         self.clock.set_offset_us(offset_us);
-        Ok(Some(scheduler::run_due(self).await?))
+        let ran = scheduler::run_due(self).await?;
+        let pruned = self.prune().await?;
+        Ok(Some((ran, pruned)))
     }
 }

@@ -8,7 +8,8 @@
 //!    (consulted when a pre-check refuses, and inside the write transaction
 //!    otherwise: the same answers, without a read on the accepted path);
 //! 2. the caller holds a wallet; 3. amount (against today's product limit);
-//! 4. note; 5. real-name verification; 6. payee (or card); 7. the transfer's
+//! 4. note; 5. real-name verification; 6. payee (or card) — naming the
+//!    payee by phone spends the payer's lookup budget (`limits.rs`); 7. the transfer's
 //!    options (acceptance with a delay is refused);
 //! 8. confirmation of payee (transfers; `payees.rs`): at or above the
 //!    threshold, masked-name completion (or, to an unverified payee, the
@@ -21,7 +22,8 @@
 //!    before step 8 so that it can ask for name completion, and acted on
 //!    here): `block` refuses, `warn` asks for `confirm_warnings`, `delay`
 //!    makes the transfer a delayed one;
-//! 10. available balance — inside the store transaction that moves the money.
+//! 10. the payer's velocity (`limits.rs`), just before the write;
+//! 11. available balance — inside the store transaction that moves the money.
 //!
 //! (Authentication, the key's presence and the body's shape come first, at
 //! the HTTP edge.) A refusal is an `Outcome::Refused` value: nothing moved,
@@ -39,6 +41,7 @@ use sha2::{Digest, Sha256};
 use recourse_domain::confirmation::{Confirmation, StepUp, step_up};
 use recourse_domain::risk::Decision;
 
+use crate::limits::{Exceeded, Limit, Lookup};
 use crate::payees::PayerAnswers;
 use crate::{Service, ServiceError};
 
@@ -123,6 +126,26 @@ impl Service {
     /// once the payee accepts.
     pub async fn create_transfer(&self, command: TransferCommand) -> Result<Outcome<TransferDetails>, ServiceError> {
         let (payee, facts) = self.resolve_payee_with_facts(&command.payer, &command.payee).await?.unzip();
+        // Naming the payee by phone number is a lookup: it spends the payer's
+        // lookup budget, given back if the request turns out to be a replay.
+        let lookup = matches!(command.payee, PayeeRef::Phone(_)).then(|| {
+            let found = payee.as_ref().is_some_and(|p| !p.role.is_staff());
+            (Limit::Lookups(command.payer.id), self.lookup_cost(if found { Lookup::Found } else { Lookup::Missing }))
+        });
+        let exceeded = match lookup {
+            Some((limit, cost)) => self.charge(limit, cost).await?.err(),
+            None => None,
+        };
+        let outcome = self.create_transfer_to(command, payee, facts, exceeded).await?;
+        if let (Outcome::Replayed(_), Some((limit, cost)), None) = (&outcome, lookup, exceeded) {
+            self.refund(limit, cost).await?;
+        }
+        Ok(outcome)
+    }
+
+    /// [`Service::create_transfer`] once the payee is looked up (`exceeded`:
+    /// the lookup budget was spent).
+    async fn create_transfer_to(&self, command: TransferCommand, payee: Option<UserRecord>, facts: Option<recourse_store::PairFacts>, exceeded: Option<Exceeded>) -> Result<Outcome<TransferDetails>, ServiceError> {
         let arrival_text = command.arrival.map_or("", Arrival::as_str);
         let acceptance_text = if command.acceptance_required { "required" } else { "" };
         let hash = request_hash(&[
@@ -136,6 +159,9 @@ impl Service {
         let claim = IdempotencyClaim { caller: command.payer.id, key: command.idempotency_key.clone(), request_hash: hash };
         // One instant for the whole request: the deadlines are measured from it.
         let now_us = self.clock.now_us();
+        if let Some(exceeded) = exceeded {
+            return self.refuse_unless_replay(&claim, OperationKind::Transfer, exceeded.into()).await;
+        }
         let mut checked = match self.check_transfer(&command, payee, now_us) {
             Ok(checked) => checked,
             Err(refusal) => return self.refuse_unless_replay(&claim, OperationKind::Transfer, refusal).await,
@@ -190,7 +216,16 @@ impl Service {
             updated_at_us: now_us,
             checks,
         };
+        // The payer's velocity: counted for every transfer that reaches the
+        // write, given back for a replay.
+        let velocity = Limit::Transfers(command.payer.id);
+        if let Err(exceeded) = self.charge(velocity, 1).await? {
+            return self.refuse_unless_replay(&claim, OperationKind::Transfer, exceeded.into()).await;
+        }
         let outcome = self.store.create_transfer(claim, record).await?;
+        if outcome.is_replay() {
+            self.refund(velocity, 1).await?;
+        }
         let label = match &outcome {
             Outcome::Created(_) => "created",
             Outcome::Replayed(_) => "replayed",

@@ -87,13 +87,25 @@ impl Service {
 
     /// Who `payee_ref` is, as `viewer` may see them before paying: `None`
     /// when no customer has that phone number or id.
-    pub async fn preview_payee(&self, viewer: &UserRecord, payee_ref: &PayeeRef) -> Result<Option<PayeePreview>, ServiceError> {
-        let Some((payee, facts)) = self.resolve_payee_with_facts(viewer, payee_ref).await?.filter(|(payee, _)| !payee.role.is_staff()) else {
-            return Ok(None);
+    /// A lookup: it spends the viewer's lookup budget (`limits.rs`), more
+    /// when nobody has that phone number or id.
+    pub async fn preview_payee(&self, viewer: &UserRecord, payee_ref: &PayeeRef) -> Result<Result<Option<PayeePreview>, Refusal>, ServiceError> {
+        let found = self.resolve_payee_with_facts(viewer, payee_ref).await?.filter(|(payee, _)| !payee.role.is_staff());
+        if let Err(exceeded) = self.charge_lookup(viewer.id, found.is_some()).await? {
+            return Ok(Err(exceeded.into()));
+        }
+        let Some((payee, facts)) = found else {
+            return Ok(Ok(None));
         };
         let relation = PayeeRelation::from(&facts);
         let risk = self.risk_decision(viewer, &payee, facts, None, false, self.clock.now_us()).await?;
-        Ok(Some(PayeePreview { payee, relation, risk }))
+        Ok(Ok(Some(PayeePreview { payee, relation, risk })))
+    }
+
+    /// Whether `viewer` and the customer `other` paid each other (no lookup:
+    /// `other` is already known, e.g. a contact just added by id).
+    pub async fn relation_with(&self, viewer: &UserRecord, other: UserId) -> Result<Option<PayeeRelation>, ServiceError> {
+        Ok(self.resolve_payee_with_facts(viewer, &PayeeRef::Id(other)).await?.map(|(_, facts)| PayeeRelation::from(&facts)))
     }
 
     pub async fn contacts(&self, owner: &UserRecord) -> Result<Vec<ContactRecord>, ServiceError> {
@@ -140,7 +152,11 @@ impl Service {
 
     /// `POST /v1/payee-checks`: does `typed` name the payee? `Ok(None)`: no such payee.
     pub async fn check_payee_name(&self, caller: &UserRecord, payee_ref: &PayeeRef, typed: &str) -> Result<Result<Option<PayeeCheckAnswer>, Refusal>, ServiceError> {
-        let Some(payee) = payable(self.resolve_payee(payee_ref).await?) else {
+        let payee = payable(self.resolve_payee(payee_ref).await?);
+        if let Err(exceeded) = self.charge_lookup(caller.id, payee.is_some()).await? {
+            return Ok(Err(exceeded.into()));
+        }
+        let Some(payee) = payee else {
             return Ok(Ok(None));
         };
         let now_us = self.clock.now_us();

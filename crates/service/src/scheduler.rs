@@ -11,6 +11,9 @@
 //! rule that gives a revoke racing an arrival exactly one winner. After a
 //! crash or downtime, the first round runs everything overdue. The test
 //! clock's `POST /v1/test/clock` calls [`run_due`] before it answers.
+//!
+//! The same loop runs retention ([`Service::prune`], `limits.rs`) every
+//! `limits.retention_interval_seconds`; moving the test clock runs it too.
 
 use std::time::Duration;
 
@@ -132,10 +135,20 @@ async fn run_claims_due(service: &Service) -> Result<u64, ServiceError> {
 /// Run the scheduler until `shutdown` turns true (or its sender is gone).
 pub fn spawn(service: Service, mut shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     let interval = Duration::from_millis(service.config.scheduler_interval_ms);
+    let retention_us = service.config.limits.retention_interval_seconds.saturating_mul(1_000_000);
     tokio::spawn(async move {
+        let mut pruned_at_us: Option<i64> = None;
         loop {
             if *shutdown.borrow() {
                 break;
+            }
+            // Retention, every `retention_interval_seconds` of the service clock.
+            let now_us = service.clock.now_us();
+            if pruned_at_us.is_none_or(|at| now_us - at >= retention_us) {
+                match service.prune().await {
+                    Ok(_) => pruned_at_us = Some(now_us),
+                    Err(error) => tracing::warn!(%error, "retention failed; retrying next round"),
+                }
             }
             let round = async {
                 service.sync_test_clock().await?;

@@ -14,6 +14,7 @@ pub mod audit;
 pub mod backup;
 pub mod claims;
 pub mod disclosures;
+pub mod limits;
 mod migrations;
 pub mod ops;
 pub mod payees;
@@ -145,6 +146,10 @@ struct Inner {
     /// Payment pairs this process knows are recorded (a cache: a transfer
     /// between them skips the pair's write; cleared when it grows large).
     known_pairs: std::sync::Mutex<std::collections::HashSet<(UserId, UserId)>>,
+    /// SQLite only: the data directory, whose free space `/healthz` reports.
+    data_dir: Option<PathBuf>,
+    /// SQLite only: the rate buckets (`limits.rs`), in this process's memory.
+    buckets: std::sync::Mutex<std::collections::HashMap<String, i64>>,
 }
 
 /// Pairs [`Inner::known_pairs`] holds before it starts over.
@@ -193,6 +198,11 @@ impl Store {
                 dialect,
                 description,
                 known_pairs: std::sync::Mutex::new(std::collections::HashSet::new()),
+                buckets: std::sync::Mutex::new(std::collections::HashMap::new()),
+                data_dir: match &config.backend {
+                    Backend::Sqlite { data_dir } => Some(data_dir.clone()),
+                    Backend::Postgres { .. } => None,
+                },
             }),
         })
     }
@@ -209,6 +219,17 @@ impl Store {
             known.clear();
         }
         known.insert(pair);
+    }
+
+    /// Free bytes for the embedded store's files (SQLite); `None` for
+    /// PostgreSQL, whose disk is the database server's to watch.
+    pub fn free_disk_bytes(&self) -> Option<Result<u64, StoreError>> {
+        let dir = self.inner.data_dir.as_ref()?;
+        Some(
+            rustix::fs::statvfs(dir)
+                .map(|stat| stat.f_bavail.saturating_mul(stat.f_frsize))
+                .map_err(|e| StoreError::Database(format!("free space of {}: {e}", dir.display()))),
+        )
     }
 
     pub fn dialect(&self) -> Dialect {

@@ -61,6 +61,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("migrations/postgres_0007_key_fingerprint.sql"),
         then: None,
     },
+    Migration {
+        version: 8,
+        sqlite: include_str!("migrations/sqlite_0008_limits_and_retention.sql"),
+        postgres: include_str!("migrations/postgres_0008_limits_and_retention.sql"),
+        then: None,
+    },
 ];
 
 /// An arbitrary constant naming Recourse's migration lock.

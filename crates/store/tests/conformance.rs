@@ -446,3 +446,41 @@ async fn the_audit_chain_catches_edited_inserted_and_deleted_entries() {
         finish(store, pg).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_buckets_follow_the_domain_rule_exactly() {
+    use recourse_domain::rate::{Rate, Take};
+    // A seeded sequence of takes (costs, times, refunds) over a few subjects,
+    // answered by each store and by the domain's function on a model.
+    let rate = Rate { burst: 50, refill: 20, period_us: 60_000_000 };
+    for (kind, store, pg, _dir) in stores().await {
+        let mut model: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut now_us = 1_000_000_000_000;
+        let (mut allowed, mut refused) = (0, 0);
+        for step in 0..600 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let subject = format!("s{}", seed % 3);
+            let cost = [1, 1, 1, 20, 50, 51][(seed >> 8) as usize % 6];
+            now_us += [0, 0, 1, 2_999_999, 3_000_000, 60_000_000][(seed >> 16) as usize % 6];
+            let expected = if cost > rate.burst { Take::Refused { retry_after_us: rate.tolerance_us() } } else { rate.take(model.get(&subject).copied(), now_us, cost) };
+            let got = store.take_tokens(subject.clone(), rate, cost, now_us).await.unwrap();
+            assert_eq!(got, expected, "{kind}: step {step}, {subject} cost {cost}");
+            match got {
+                Take::Allowed { tat_us } => {
+                    allowed += 1;
+                    model.insert(subject.clone(), tat_us);
+                    if seed.is_multiple_of(7) {
+                        store.refund_tokens(subject.clone(), rate, cost).await.unwrap();
+                        model.insert(subject, rate.refund(tat_us, cost));
+                    }
+                }
+                Take::Refused { .. } => refused += 1,
+            }
+        }
+        assert!(allowed > 100 && refused > 100, "{kind}: the sequence exercises both answers ({allowed} allowed, {refused} refused)");
+        finish(store, pg).await;
+    }
+}

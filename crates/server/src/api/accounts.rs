@@ -15,7 +15,7 @@ use recourse_domain::identity::{IdNumber, IdNumberError, LegalName};
 use recourse_domain::phone::Phone;
 use recourse_domain::refusal::AccountRefusal;
 use recourse_domain::text::Nickname;
-use recourse_domain::{Role, UserId};
+use recourse_domain::UserId;
 use recourse_service::accounts::NewAvatar;
 use recourse_service::clock::rfc3339;
 use serde::{Deserialize, Serialize};
@@ -23,6 +23,7 @@ use utoipa::ToSchema;
 
 use super::views::{CardView, MeView};
 use crate::auth::Caller;
+use crate::extract::ClientAddress;
 use crate::extract::{AcceptLanguage, ApiJson};
 use crate::problem::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
@@ -66,8 +67,9 @@ fn answer<T>(result: Result<T, AccountRefusal>) -> ApiResult<T> {
 }
 
 #[utoipa::path(post, path = "/v1/users", summary = "Register a customer", security(()), tag = "accounts", request_body = RegisterRequest,
-    responses((status = 201, body = RegisteredView), (status = 409, description = "phone-taken", body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
-pub async fn register(State(state): State<AppState>, AcceptLanguage(lang): AcceptLanguage, ApiJson(request): ApiJson<RegisterRequest>) -> ApiResult<(StatusCode, Json<RegisteredView>)> {
+    responses((status = 201, body = RegisteredView), (status = 409, description = "phone-taken", body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"),
+              (status = 429, description = "rate-limited: too many registrations from this address / lookup-budget-exhausted: this address met too many taken numbers; both with `retry_after_seconds` and `Retry-After`", body = Problem, content_type = "application/problem+json")))]
+pub async fn register(State(state): State<AppState>, ClientAddress(from): ClientAddress, AcceptLanguage(lang): AcceptLanguage, ApiJson(request): ApiJson<RegisterRequest>) -> ApiResult<(StatusCode, Json<RegisteredView>)> {
     let phone = parse_phone(&request.phone)?;
     let nickname = parse_nickname(&request.nickname)?;
     let avatar = match &request.avatar_base64 {
@@ -79,7 +81,7 @@ pub async fn register(State(state): State<AppState>, AcceptLanguage(lang): Accep
         }
         None => None,
     };
-    let user = answer(state.create_account(&phone, &request.password, &nickname, Role::Customer, avatar).await?)?;
+    let user = answer(state.register(&phone, &request.password, &nickname, avatar, from).await?)?;
     // Notifications are written in the language of the first request.
     if lang != recourse_domain::risk::Lang::default() {
         state.set_language(&user, lang).await?;
@@ -107,9 +109,9 @@ pub struct SessionView {
 
 #[utoipa::path(post, path = "/v1/sessions", summary = "Log in", security(()), tag = "accounts", request_body = LoginRequest,
     responses((status = 200, body = SessionView), (status = 401, description = "invalid-credentials", body = Problem, content_type = "application/problem+json"),
-              (status = 429, description = "too-many-attempts: logins for this phone are paused (`retry_after_seconds`)", body = Problem, content_type = "application/problem+json")))]
-pub async fn login(State(state): State<AppState>, ApiJson(request): ApiJson<LoginRequest>) -> ApiResult<Json<SessionView>> {
-    let session = answer(state.log_in(&request.phone, &request.password).await?)?;
+              (status = 429, description = "too-many-attempts: logins for this phone are paused / rate-limited: too many logins from this address; both with `retry_after_seconds` and `Retry-After`", body = Problem, content_type = "application/problem+json")))]
+pub async fn login(State(state): State<AppState>, ClientAddress(from): ClientAddress, ApiJson(request): ApiJson<LoginRequest>) -> ApiResult<Json<SessionView>> {
+    let session = answer(state.log_in(&request.phone, &request.password, from).await?)?;
     Ok(Json(SessionView { token: session.token, user_id: session.user.id.to_string(), role: session.user.role.as_str().to_owned(), expires_at: rfc3339(session.expires_at_us) }))
 }
 

@@ -151,7 +151,7 @@ fn payee_ref(request: &TransferRequest) -> ApiResult<PayeeRef> {
               (status = 403, description = "verification-required / no-wallet", body = Problem, content_type = "application/problem+json"),
               (status = 409, description = "idempotency-key-reused / name-completion-required (`masked_name`, `attempts_left`) / unverified-payee-confirmation-required / name-mismatch (`masked_name`) / confirmation-required (`reasons`, `warnings`: resend with `confirm_warnings`)", body = Problem, content_type = "application/problem+json"),
               (status = 422, description = "invalid-amount / amount-above-limit / invalid-note / payee-not-found / payee-is-payer / payee-cannot-receive / invalid-request / transfer-blocked (`reasons`, `warnings`) / insufficient-funds", body = Problem, content_type = "application/problem+json"),
-              (status = 429, description = "name-completion-locked / payee-check-limit-reached, with `retry_after_seconds` and `Retry-After`", body = Problem, content_type = "application/problem+json")))]
+              (status = 429, description = "name-completion-locked / payee-check-limit-reached / lookup-budget-exhausted (naming the payee by phone spends the lookup budget) / rate-limited (too many transfers a minute), with `retry_after_seconds` and `Retry-After`", body = Problem, content_type = "application/problem+json")))]
 pub async fn create_transfer(
     State(state): State<AppState>,
     caller: Caller,

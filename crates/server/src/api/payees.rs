@@ -143,10 +143,11 @@ fn payee_not_found() -> ApiError {
     description = "Who a payee is before paying them: the masked real name, whether they are verified, when their nickname and avatar last changed, whether you know them, the risk decision and its warnings (sentences in Chinese or English by `Accept-Language`).",
     responses((status = 200, body = PayeePreviewView),
               (status = 404, description = "not-found: no customer has that phone number or id", body = Problem, content_type = "application/problem+json"),
-              (status = 422, description = "invalid-phone / invalid-request", body = Problem, content_type = "application/problem+json")))]
+              (status = 422, description = "invalid-phone / invalid-request", body = Problem, content_type = "application/problem+json"),
+              (status = 429, description = "lookup-budget-exhausted: this caller's payee lookups are spent for now (`retry_after_seconds`, `Retry-After`)", body = Problem, content_type = "application/problem+json")))]
 pub async fn preview(State(state): State<AppState>, CustomerCaller(caller): CustomerCaller, AcceptLanguage(lang): AcceptLanguage, ApiQuery(query): ApiQuery<PreviewQuery>) -> ApiResult<Json<PayeePreviewView>> {
     let payee = payee_ref(query.phone.as_deref(), query.id.as_deref(), "phone", "id")?;
-    let preview = state.preview_payee(&caller.user, &payee).await?.ok_or_else(payee_not_found)?;
+    let preview = state.preview_payee(&caller.user, &payee).await?.map_err(ApiError::from)?.ok_or_else(payee_not_found)?;
     Ok(Json(PayeePreviewView::new(&preview, lang)))
 }
 
@@ -181,7 +182,7 @@ pub struct PayeeCheckView {
     responses((status = 200, body = PayeeCheckView),
               (status = 404, description = "not-found", body = Problem, content_type = "application/problem+json"),
               (status = 422, description = "invalid-phone / invalid-request", body = Problem, content_type = "application/problem+json"),
-              (status = 429, description = "payee-check-limit-reached, with `retry_after_seconds` and `Retry-After`", body = Problem, content_type = "application/problem+json")))]
+              (status = 429, description = "payee-check-limit-reached / lookup-budget-exhausted, with `retry_after_seconds` and `Retry-After`", body = Problem, content_type = "application/problem+json")))]
 pub async fn check(State(state): State<AppState>, CustomerCaller(caller): CustomerCaller, ApiJson(request): ApiJson<PayeeCheckRequest>) -> ApiResult<Json<PayeeCheckView>> {
     let payee = payee_ref(request.payee_phone.as_deref(), request.payee_id.as_deref(), "payee_phone", "payee_id")?;
     let answer = state.check_payee_name(&caller.user, &payee, &request.name).await?.map_err(ApiError::from)?.ok_or_else(payee_not_found)?;
@@ -255,7 +256,7 @@ pub async fn add_contact(State(state): State<AppState>, CustomerCaller(caller): 
     let contact: UserId = request.user_id.parse().map_err(|_| payee_not_found())?;
     match state.add_contact(&caller.user, contact).await? {
         Ok(user) => {
-            let relation = state.preview_payee(&caller.user, &PayeeRef::Id(user.id)).await?.map(|p| p.relation);
+            let relation = state.relation_with(&caller.user, user.id).await?;
             let (paid, paid_by) = relation.map_or((false, false), |r| (r.paid_before, r.paid_by));
             Ok((StatusCode::CREATED, Json(ContactView::new(&user, true, paid, paid_by))))
         }
