@@ -24,6 +24,7 @@ use recourse_service::Service;
 use recourse_service::config::ServiceConfig;
 use recourse_service::money::{PayeeRef, TransferCommand};
 use recourse_domain::{AccountId, CardId, Currency, OperationId, Role, UserId};
+use recourse_store::limits::Velocity;
 use recourse_store::{BankMovementRecord, IdempotencyClaim, NewCard, NewUser, Outcome, Store, TransferRecord, TransitionOutcome, Verification};
 
 const CUSTOMERS: usize = 4;
@@ -154,7 +155,7 @@ async fn run_case(store: &Store, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     Sent::Bank { who, key: kk, succeeded: true, .. } if *kk == key && *who == from => Some(None),
                     _ => None,
                 });
-                let result = store.create_transfer(claim, record).await;
+                let result = store.create_transfer(claim, record, Velocity::UNLIMITED).await;
                 match earlier {
                     Some(Some((t, a))) if t == to && a == amount => prop_assert!(matches!(result, Ok(Outcome::Replayed(_))), "replay expected: {result:?}"),
                     Some(_) => prop_assert!(matches!(result, Ok(Outcome::Refused(Refusal::IdempotencyKeyReused))), "conflict expected: {result:?}"),

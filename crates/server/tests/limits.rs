@@ -201,7 +201,7 @@ both_stores! {
             app.login(&payer.phone).await;
         }
         let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
-        assert!(metrics.lines().any(|l| l.starts_with("recourse_rate_limits_observed_total") && l.contains("transfer_velocity")), "{metrics}");
+        assert!(metrics.lines().any(|l| l.starts_with("recourse_rate_limits_observed_total") && l.contains("logins_per_address")), "{metrics}");
         app.finish().await;
     }
 

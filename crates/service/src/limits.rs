@@ -4,8 +4,10 @@
 //! refusals (429 `rate-limited` or `lookup-budget-exhausted` at the edge).
 //!
 //! Two kinds of limit:
-//! - **capacity limits** (per-address registrations and logins, transfer
-//!   velocity; the hashing queue's admission in `hashing.rs`) protect the
+//! - **capacity limits** (per-address registrations and logins; transfer
+//!   velocity, which the store takes with each transfer it creates, on the
+//!   payer's account row on PostgreSQL; the hashing queue's admission in
+//!   `hashing.rs`) protect the
 //!   service's capacity. Under `limits.rate_limits = "observe"` they are
 //!   counted and evaluated (a benchmark pays their cost) but a refusal is
 //!   only counted in `recourse_rate_limits_observed_total`;
@@ -20,7 +22,7 @@ use std::net::IpAddr;
 
 use recourse_domain::UserId;
 use recourse_domain::rate::{Rate, Take, retry_after_seconds};
-use recourse_store::limits::{Pruned, Retention};
+use recourse_store::limits::{Pruned, Retention, Velocity};
 
 use crate::config::RateLimits;
 use crate::{Service, ServiceError};
@@ -36,8 +38,6 @@ pub enum Limit {
     Registrations(Option<IpAddr>),
     /// Login attempts from one address.
     Logins(Option<IpAddr>),
-    /// Transfers one payer sends.
-    Transfers(UserId),
     /// A customer's payee lookups.
     Lookups(UserId),
     /// Lookups made by registrations from one address (a taken phone).
@@ -77,7 +77,6 @@ impl Limit {
         match self {
             Limit::Registrations(_) => "registrations_per_address",
             Limit::Logins(_) => "logins_per_address",
-            Limit::Transfers(_) => "transfer_velocity",
             Limit::Lookups(_) => "lookup_budget",
             Limit::AddressLookups(_) => "address_lookup_budget",
         }
@@ -88,7 +87,6 @@ impl Limit {
         match self {
             Limit::Registrations(address) => format!("register:{}", address_key(address)),
             Limit::Logins(address) => format!("login:{}", address_key(address)),
-            Limit::Transfers(payer) => format!("transfers:{payer}"),
             Limit::Lookups(caller) => format!("lookups:{caller}"),
             Limit::AddressLookups(address) => format!("lookups:{}", address_key(address)),
         }
@@ -103,7 +101,6 @@ impl Limit {
         match self {
             Limit::Registrations(_) => Rate::per(limits.registrations_per_address_per_hour, HOUR_US),
             Limit::Logins(_) => Rate::per(limits.logins_per_address_per_minute, MINUTE_US),
-            Limit::Transfers(_) => Rate::per(limits.transfers_per_minute_max, MINUTE_US),
             Limit::Lookups(_) | Limit::AddressLookups(_) => {
                 Rate { burst: limits.lookup_budget_tokens, refill: limits.lookup_budget_refill_per_minute, period_us: MINUTE_US }
             }
@@ -112,6 +109,13 @@ impl Limit {
 }
 
 impl Service {
+    /// The payer's transfer velocity, as the store takes it with each
+    /// transfer it creates (`Store::create_transfer`).
+    pub fn velocity(&self) -> Velocity {
+        let limits = &self.config.limits;
+        Velocity { rate: Rate::per(limits.transfers_per_minute_max, MINUTE_US), enforce: limits.rate_limits == RateLimits::Enforce }
+    }
+
     /// What a lookup costs under the settings.
     pub fn lookup_cost(&self, lookup: Lookup) -> u32 {
         match lookup {

@@ -22,8 +22,8 @@
 //!    before step 8 so that it can ask for name completion, and acted on
 //!    here): `block` refuses, `warn` asks for `confirm_warnings`, `delay`
 //!    makes the transfer a delayed one;
-//! 10. the payer's velocity (`limits.rs`), just before the write;
-//! 11. available balance — inside the store transaction that moves the money.
+//! 10. the payer's velocity and 11. the available balance — both inside
+//!     the store transaction that moves the money (`limits.rs`).
 //!
 //! (Authentication, the key's presence and the body's shape come first, at
 //! the HTTP edge.) A refusal is an `Outcome::Refused` value: nothing moved,
@@ -216,16 +216,9 @@ impl Service {
             updated_at_us: now_us,
             checks,
         };
-        // The payer's velocity: counted for every transfer that reaches the
-        // write, given back for a replay.
-        let velocity = Limit::Transfers(command.payer.id);
-        if let Err(exceeded) = self.charge(velocity, 1).await? {
-            return self.refuse_unless_replay(&claim, OperationKind::Transfer, exceeded.into()).await;
-        }
-        let outcome = self.store.create_transfer(claim, record).await?;
-        if outcome.is_replay() {
-            self.refund(velocity, 1).await?;
-        }
+        // The payer's velocity is taken by the store with the write, after
+        // the key: only a transfer it creates counts.
+        let outcome = self.store.create_transfer(claim, record, self.velocity()).await?;
         let label = match &outcome {
             Outcome::Created(_) => "created",
             Outcome::Replayed(_) => "replayed",

@@ -21,6 +21,24 @@ use crate::{Store, StoreError};
 /// Buckets SQLite's memory holds before full ones are dropped at once.
 const MEMORY_BUCKETS_MAX: usize = 1_000_000;
 
+/// A payer's transfer velocity, as `Store::create_transfer` takes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Velocity {
+    pub rate: Rate,
+    /// `false` under `limits.rate_limits = "observe"`: evaluated and counted, not refused.
+    pub enforce: bool,
+}
+
+impl Velocity {
+    /// No limit to speak of (tests of other things, tools).
+    pub const UNLIMITED: Velocity = Velocity { rate: Rate { burst: u32::MAX, refill: u32::MAX, period_us: 1 }, enforce: false };
+
+    /// An observed limit would have refused.
+    pub(crate) fn observed(&self) {
+        metrics::counter!("recourse_rate_limits_observed_total", "limit" => "transfer_velocity").increment(1);
+    }
+}
+
 /// What one retention pass deleted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Pruned {
@@ -60,15 +78,7 @@ impl Store {
             return Ok(Take::Refused { retry_after_us: rate.tolerance_us() });
         }
         let Some(pg) = &self.inner.async_reads else {
-            let mut buckets = self.inner.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let take = rate.take(buckets.get(&subject).copied(), now_us, cost);
-            if let Take::Allowed { tat_us } = take {
-                if buckets.len() >= MEMORY_BUCKETS_MAX {
-                    buckets.retain(|_, tat| *tat > now_us);
-                }
-                buckets.insert(subject, tat_us);
-            }
-            return Ok(take);
+            return Ok(self.take_in_memory(subject, rate, cost, now_us));
         };
         let cost_us = rate.interval_us().saturating_mul(i64::from(cost));
         let row = pg
@@ -90,13 +100,31 @@ impl Store {
         })
     }
 
+    /// SQLite: take from this process's bucket (synchronous: the writer's
+    /// closures call it inside their transaction).
+    pub(crate) fn take_in_memory(&self, subject: String, rate: Rate, cost: u32, now_us: i64) -> Take {
+        let mut buckets = self.inner.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let take = rate.take(buckets.get(&subject).copied(), now_us, cost);
+        if let Take::Allowed { tat_us } = take {
+            if buckets.len() >= MEMORY_BUCKETS_MAX {
+                buckets.retain(|_, tat| *tat > now_us);
+            }
+            buckets.insert(subject, tat_us);
+        }
+        take
+    }
+
+    pub(crate) fn refund_in_memory(&self, subject: &str, rate: Rate, cost: u32) {
+        let mut buckets = self.inner.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(tat) = buckets.get_mut(subject) {
+            *tat = rate.refund(*tat, cost);
+        }
+    }
+
     /// Give back `cost` tokens taken for a request that turned out to be a replay.
     pub async fn refund_tokens(&self, subject: String, rate: Rate, cost: u32) -> Result<(), StoreError> {
         let Some(pg) = &self.inner.async_reads else {
-            let mut buckets = self.inner.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            if let Some(tat) = buckets.get_mut(&subject) {
-                *tat = rate.refund(*tat, cost);
-            }
+            self.refund_in_memory(&subject, rate, cost);
             return Ok(());
         };
         let cost_us = rate.interval_us().saturating_mul(i64::from(cost));

@@ -67,6 +67,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("migrations/postgres_0008_limits_and_retention.sql"),
         then: None,
     },
+    Migration {
+        version: 9,
+        sqlite: include_str!("migrations/sqlite_0009_transfer_velocity.sql"),
+        postgres: include_str!("migrations/postgres_0009_transfer_velocity.sql"),
+        then: None,
+    },
 ];
 
 /// An arbitrary constant naming Recourse's migration lock.

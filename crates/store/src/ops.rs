@@ -11,7 +11,9 @@ use recourse_domain::lookalike::match_text;
 
 use crate::records::*;
 use crate::sql::{Dialect, Row, SqlConn, Val};
+use crate::limits::Velocity;
 use crate::writer::{BatchStatement, Done, FastItem};
+use recourse_domain::rate::{Take, retry_after_seconds};
 use crate::{BANK_SETTLEMENT_CNY, Store, StoreError};
 
 pub(crate) fn id(bytes: &[u8; 16]) -> Val {
@@ -287,7 +289,11 @@ fn transfer_movement(transfer: &TransferRecord) -> Movement {
 /// available balance covers it together with the payer's earlier transfers
 /// in the batch (a running sum in batch order, so the covered transfers of a
 /// payer are a prefix and no wallet can go below zero), and *claimed* if its
-/// idempotency key was new; a covered, claimed transfer gets its journal
+/// idempotency key was new (and, when the velocity limit is enforced, if
+/// the payer's velocity — GCRA on the account row, `velocity_tat`, counted
+/// in batch order like the running sum — allows it; the account's state
+/// moves on by the transfers done, capped at a full bucket's worth, so an
+/// observed limit never runs ahead); a covered, claimed transfer gets its journal
 /// rows, its row and its first event, its share of its two accounts'
 /// balance changes, and its payment pair if the store did not know it. Anything else (a replay, a conflict, a refusal, a key
 /// used twice in one batch) writes nothing here, and the ordinary closure —
@@ -297,20 +303,27 @@ fn transfer_movement(transfer: &TransferRecord) -> Movement {
 /// suite and every HTTP test run it.
 const INSTANT_TRANSFERS_POSTGRES: &str = "WITH input AS ( \
          SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::bytea[], $5::bytea[], $6::bigint[], $7::text[], $8::text[], $9::text[], \
-                              $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::bytea[], $15::text[], $16::bytea[], $17::bigint[]) WITH ORDINALITY \
+                              $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::bytea[], $15::text[], $16::bytea[], $17::bigint[], \
+                              $18::bigint[], $19::bigint[], $20::bigint[]) WITH ORDINALITY \
            AS i(id, payer, payee, payer_account, payee_account, amount, currency, note, status, created_at, updated_at, checks, op_kind, caller, key, request_hash, \
-                new_pair, n)), \
+                new_pair, interval_us, tolerance_us, enforce, n)), \
      covered AS ( \
-         SELECT i.* FROM (SELECT input.*, sum(amount) OVER (PARTITION BY payer_account ORDER BY n) AS spent FROM input) i \
-         JOIN accounts a ON a.id = i.payer_account WHERE a.kind <> 'wallet' OR a.balance - a.held >= i.spent), \
+         SELECT i.* FROM (SELECT input.*, sum(amount) OVER w AS spent, row_number() OVER w AS sent FROM input \
+                          WINDOW w AS (PARTITION BY payer_account ORDER BY n)) i \
+         JOIN accounts a ON a.id = i.payer_account WHERE (a.kind <> 'wallet' OR a.balance - a.held >= i.spent) \
+           AND (i.enforce = 0 OR GREATEST(a.velocity_tat, i.created_at) + i.sent * i.interval_us - i.created_at <= i.tolerance_us)), \
      claimed AS ( \
          INSERT INTO idempotency (caller_id, key, request_hash, op_kind, op_id, created_at) \
          SELECT caller, key, request_hash, op_kind, id, created_at FROM covered ORDER BY n \
          ON CONFLICT (caller_id, key) DO NOTHING RETURNING op_id), \
      done AS (SELECT covered.* FROM covered JOIN claimed ON claimed.op_id = covered.id), \
      moved AS ( \
-         UPDATE accounts SET balance = accounts.balance + d.delta \
-         FROM (SELECT v.account, sum(v.delta) AS delta FROM done, LATERAL (VALUES (done.payer_account, -done.amount), (done.payee_account, done.amount)) AS v(account, delta) \
+         UPDATE accounts SET balance = accounts.balance + d.delta, \
+                velocity_tat = CASE WHEN d.sent = 0 THEN accounts.velocity_tat \
+                                    ELSE LEAST(GREATEST(accounts.velocity_tat, d.at) + d.sent * d.interval_us, d.at + d.tolerance_us) END \
+         FROM (SELECT v.account, sum(v.delta) AS delta, sum(v.sent) AS sent, max(done.created_at) AS at, \
+                      max(done.interval_us) AS interval_us, max(done.tolerance_us) AS tolerance_us \
+               FROM done, LATERAL (VALUES (done.payer_account, -done.amount, 1), (done.payee_account, done.amount, 0)) AS v(account, delta, sent) \
                GROUP BY v.account) AS d \
          WHERE accounts.id = d.account RETURNING 1), \
      journal_rows AS ( \
@@ -346,7 +359,7 @@ fn instant_transfers_done(rows: &[Row]) -> Result<Vec<usize>, StoreError> {
 static INSTANT_TRANSFERS: BatchStatement = BatchStatement { sql: INSTANT_TRANSFERS_POSTGRES, check: instant_transfers_done };
 
 /// An instant transfer's row of [`INSTANT_TRANSFERS_POSTGRES`].
-fn instant_transfer_fast(claim: &IdempotencyClaim, transfer: &TransferRecord, new_pair: bool, created: TransferDetails) -> FastItem<Outcome<TransferDetails>> {
+fn instant_transfer_fast(claim: &IdempotencyClaim, transfer: &TransferRecord, new_pair: bool, velocity: Velocity, created: TransferDetails) -> FastItem<Outcome<TransferDetails>> {
     // The statement posts the amount from the payer's wallet to the payee's: exactly the domain's entry.
     let entry = LedgerEntry::new(transfer.mode.creation_entry(), transfer_movement(transfer));
     assert!(entry.kind == EntryKind::Post && entry.movement.debited() == transfer.payer_account && entry.movement.credited() == transfer.payee_account);
@@ -358,6 +371,9 @@ fn instant_transfer_fast(claim: &IdempotencyClaim, transfer: &TransferRecord, ne
         Val::Text(claim.key.clone()),
         Val::Blob(claim.request_hash.clone()),
         i64::from(new_pair).into(),
+        velocity.rate.interval_us().into(),
+        velocity.rate.tolerance_us().into(),
+        i64::from(velocity.enforce).into(),
     ]);
     FastItem { statement: &INSTANT_TRANSFERS, row, answer: Box::new(move || Outcome::Created(created.clone())) }
 }
@@ -420,6 +436,24 @@ fn creation_event(transfer: &TransferRecord) -> TransferEventRecord {
 /// Write a transfer that was just claimed: its ledger step, its row, its
 /// first event, and (in flight) its hold and its deadline.
 /// `Some(refusal)`: the payer cannot cover it; the caller discards the writes.
+/// PostgreSQL: take one transfer from the payer's velocity on its account
+/// row (locked by the batch), as the fast statement does for a batch.
+/// `Ok(Err(refusal))` when an enforced limit refuses.
+fn take_velocity(conn: &mut dyn SqlConn, payer_account: AccountId, velocity: Velocity, now_us: i64) -> Result<Result<bool, Refusal>, StoreError> {
+    let tat = conn.query_one("SELECT velocity_tat FROM accounts WHERE id = $1", &[id(payer_account.as_bytes())])?.i64(0)?;
+    let next = match velocity.rate.take(Some(tat), now_us, 1) {
+        Take::Allowed { tat_us } => tat_us,
+        Take::Refused { retry_after_us } if velocity.enforce => return Ok(Err(Refusal::RateLimited { retry_after_seconds: retry_after_seconds(retry_after_us) })),
+        // Observed: counted, and the state stays within one bucket of now.
+        Take::Refused { .. } => {
+            velocity.observed();
+            now_us.saturating_add(velocity.rate.tolerance_us())
+        }
+    };
+    conn.execute("UPDATE accounts SET velocity_tat = $2 WHERE id = $1", &[id(payer_account.as_bytes()), next.into()])?;
+    Ok(Ok(true))
+}
+
 fn insert_transfer(conn: &mut dyn SqlConn, transfer: &TransferRecord, new_pair: bool) -> Result<Option<Refusal>, StoreError> {
     let entry = LedgerEntry::new(transfer.mode.creation_entry(), transfer_movement(transfer));
     if let Some(refusal) = apply_entry(conn, transfer.id, OperationKind::Transfer, &entry, transfer.created_at_us)? {
@@ -864,25 +898,59 @@ impl Store {
     /// Create a transfer exactly once per idempotency key: an instant one
     /// moves the money now; one in flight reserves it (a hold on the payer)
     /// and records its deadline for the scheduler.
-    pub async fn create_transfer(&self, claim: IdempotencyClaim, transfer: TransferRecord) -> Result<Outcome<TransferDetails>, StoreError> {
+    ///
+    /// The payer's `velocity` is taken for a transfer that is created, in
+    /// its write, after its key (so a replay is never charged, nor refused):
+    /// on PostgreSQL from the account row (`velocity_tat`, in the batch
+    /// statement or [`take_velocity`]); on SQLite from this process's memory
+    /// (one server owns the store), given back if the transfer is refused.
+    /// An enforced limit refuses `RateLimited`.
+    pub async fn create_transfer(&self, claim: IdempotencyClaim, transfer: TransferRecord, velocity: Velocity) -> Result<Outcome<TransferDetails>, StoreError> {
         assert_eq!(transfer.status, transfer.mode.initial_status(), "a transfer starts in its mode's initial status");
+        let postgres = self.dialect() == Dialect::Postgres;
         let locks = vec![transfer.payer_account, transfer.payee_account];
         let created = TransferDetails { transfer: transfer.clone(), history: vec![creation_event(&transfer)] };
         let pair = (transfer.payer, transfer.payee);
         let new_pair = transfer.mode == TransferMode::Instant && !self.knows_pair(pair);
-        let fast = (self.dialect() == Dialect::Postgres && transfer.mode == TransferMode::Instant).then(|| instant_transfer_fast(&claim, &transfer, new_pair, created.clone()));
-        let outcome = self.write_deciding(locks, fast, move |conn| match claim_idempotency(conn, &claim, OperationKind::Transfer, transfer.id, transfer.created_at_us)? {
-            Claim::SameRequest(original) => {
-                let details = load_details(conn, original)?.ok_or_else(|| StoreError::corrupt("idempotency record points at a missing transfer"))?;
-                Ok(Done::Keep(Outcome::Replayed(details)))
-            }
-            Claim::DifferentRequest => Ok(Done::Discard(Outcome::Refused(Refusal::IdempotencyKeyReused))),
-            Claim::New => match insert_transfer(conn, &transfer, new_pair)? {
-                Some(refusal) => Ok(Done::Discard(Outcome::Refused(refusal))),
-                None => Ok(Done::Keep(Outcome::Created(created.clone()))),
-            },
-        })
-        .await?;
+        let fast = (postgres && transfer.mode == TransferMode::Instant).then(|| instant_transfer_fast(&claim, &transfer, new_pair, velocity, created.clone()));
+        let store = self.clone();
+        let outcome = self
+            .write_deciding(locks, fast, move |conn| match claim_idempotency(conn, &claim, OperationKind::Transfer, transfer.id, transfer.created_at_us)? {
+                Claim::SameRequest(original) => {
+                    let details = load_details(conn, original)?.ok_or_else(|| StoreError::corrupt("idempotency record points at a missing transfer"))?;
+                    Ok(Done::Keep(Outcome::Replayed(details)))
+                }
+                Claim::DifferentRequest => Ok(Done::Discard(Outcome::Refused(Refusal::IdempotencyKeyReused))),
+                Claim::New => {
+                    let subject = format!("transfers:{}", transfer.payer);
+                    let taken = if postgres {
+                        take_velocity(conn, transfer.payer_account, velocity, transfer.created_at_us)?
+                    } else {
+                        match store.take_in_memory(subject.clone(), velocity.rate, 1, transfer.created_at_us) {
+                            Take::Allowed { .. } => Ok(true),
+                            Take::Refused { retry_after_us } if velocity.enforce => Err(Refusal::RateLimited { retry_after_seconds: retry_after_seconds(retry_after_us) }),
+                            Take::Refused { .. } => {
+                                velocity.observed();
+                                Ok(false)
+                            }
+                        }
+                    };
+                    let in_memory = match taken {
+                        Ok(taken) => taken && !postgres,
+                        Err(refusal) => return Ok(Done::Discard(Outcome::Refused(refusal))),
+                    };
+                    match insert_transfer(conn, &transfer, new_pair)? {
+                        Some(refusal) => {
+                            if in_memory {
+                                store.refund_in_memory(&subject, velocity.rate, 1);
+                            }
+                            Ok(Done::Discard(Outcome::Refused(refusal)))
+                        }
+                        None => Ok(Done::Keep(Outcome::Created(created.clone()))),
+                    }
+                }
+            })
+            .await?;
         if new_pair && matches!(outcome, Outcome::Created(_)) {
             self.learn_pair(pair);
         }

@@ -9,6 +9,7 @@ use recourse_domain::ledger::OperationKind;
 use recourse_domain::refusal::Refusal;
 use recourse_domain::transfer::{Actor, Arrival, TransferEvent, TransferMode, TransferStatus};
 use recourse_domain::{AccountId, CardId, Currency, OperationId, Role, UserId};
+use recourse_store::limits::Velocity;
 use recourse_store::{
     Backend, BankMovementRecord, IdempotencyClaim, NewCard, NewUser, Outcome, ProfileChanges, Store, StoreConfig, StoreError, TransferRecord, TransitionOutcome, Verification,
 };
@@ -162,14 +163,14 @@ async fn instant_transfers_replays_conflicts_and_refusals() {
         let bob = person(&store, 2, true).await;
         store.create_bank_movement(claim(alice.user, "seed", 0), bank(OperationKind::Topup, &alice, 1_000)).await.unwrap();
         let first = transfer(&alice, &bob, 300, TransferMode::Instant, 10);
-        let Outcome::Created(created) = store.create_transfer(claim(alice.user, "k", 1), first.clone()).await.unwrap() else { panic!("{kind}: created") };
+        let Outcome::Created(created) = store.create_transfer(claim(alice.user, "k", 1), first.clone(), Velocity::UNLIMITED).await.unwrap() else { panic!("{kind}: created") };
         assert_eq!((created.transfer.status, created.history.len()), (TransferStatus::Completed, 1), "{kind}");
-        let Outcome::Replayed(replayed) = store.create_transfer(claim(alice.user, "k", 1), transfer(&alice, &bob, 300, TransferMode::Instant, 11)).await.unwrap() else { panic!("{kind}: replay") };
+        let Outcome::Replayed(replayed) = store.create_transfer(claim(alice.user, "k", 1), transfer(&alice, &bob, 300, TransferMode::Instant, 11), Velocity::UNLIMITED).await.unwrap() else { panic!("{kind}: replay") };
         assert_eq!(replayed.transfer.id, first.id, "{kind}");
-        assert_eq!(store.create_transfer(claim(alice.user, "k", 2), transfer(&alice, &bob, 301, TransferMode::Instant, 12)).await.unwrap(), Outcome::Refused(Refusal::IdempotencyKeyReused), "{kind}");
-        let over = store.create_transfer(claim(alice.user, "o", 3), transfer(&alice, &bob, 701, TransferMode::Instant, 13)).await.unwrap();
+        assert_eq!(store.create_transfer(claim(alice.user, "k", 2), transfer(&alice, &bob, 301, TransferMode::Instant, 12), Velocity::UNLIMITED).await.unwrap(), Outcome::Refused(Refusal::IdempotencyKeyReused), "{kind}");
+        let over = store.create_transfer(claim(alice.user, "o", 3), transfer(&alice, &bob, 701, TransferMode::Instant, 13), Velocity::UNLIMITED).await.unwrap();
         assert_eq!(over, Outcome::Refused(Refusal::InsufficientFunds { available_fen: 700, amount_fen: 701 }), "{kind}");
-        assert!(matches!(store.create_transfer(claim(alice.user, "o", 4), transfer(&alice, &bob, 700, TransferMode::Instant, 14)).await.unwrap(), Outcome::Created(_)), "{kind}: the key stayed free");
+        assert!(matches!(store.create_transfer(claim(alice.user, "o", 4), transfer(&alice, &bob, 700, TransferMode::Instant, 14), Velocity::UNLIMITED).await.unwrap(), Outcome::Created(_)), "{kind}: the key stayed free");
         assert_eq!((figures(&store, &alice).await, figures(&store, &bob).await), ((0, 0), (1_000, 0)), "{kind}");
         let history = store.transfers_of(bob.wallet, None, 10).await.unwrap();
         assert_eq!(history.len(), 2, "{kind}");
@@ -192,11 +193,11 @@ async fn transfers_in_flight_hold_settle_release_and_expire() {
         let asking = |n: i64, amount| transfer(&alice, &bob, amount, TransferMode::AcceptanceRequired { expires_at_us: n + 24 * HOUR_US }, n);
         let (arrives, revoked, accepted, declined, expires) = (delayed(100, 1_000), delayed(101, 2_000), asking(102, 300), asking(103, 400), asking(104, 500));
         for (index, record) in [&arrives, &revoked, &accepted, &declined, &expires].into_iter().enumerate() {
-            assert!(matches!(store.create_transfer(claim(alice.user, &format!("f{index}"), 1), record.clone()).await.unwrap(), Outcome::Created(_)), "{kind}");
+            assert!(matches!(store.create_transfer(claim(alice.user, &format!("f{index}"), 1), record.clone(), Velocity::UNLIMITED).await.unwrap(), Outcome::Created(_)), "{kind}");
         }
         assert_eq!(figures(&store, &alice).await, (10_000, 4_200), "{kind}: held, not moved");
         assert_eq!(store.transfers_of(bob.wallet, None, 10).await.unwrap().len(), 5, "{kind}: the payee sees them coming");
-        assert_eq!(store.create_transfer(claim(alice.user, "big", 1), delayed(105, 5_801)).await.unwrap(), Outcome::Refused(Refusal::InsufficientFunds { available_fen: 5_800, amount_fen: 5_801 }), "{kind}");
+        assert_eq!(store.create_transfer(claim(alice.user, "big", 1), delayed(105, 5_801), Velocity::UNLIMITED).await.unwrap(), Outcome::Refused(Refusal::InsufficientFunds { available_fen: 5_800, amount_fen: 5_801 }), "{kind}");
 
         let step = |id, event, actor| store.transition_transfer(id, event, actor, None, 200);
         assert!(matches!(step(revoked.id, TransferEvent::Revoke, Actor::Payer).await.unwrap(), TransitionOutcome::Moved(d) if d.transfer.status == TransferStatus::Revoked), "{kind}");
@@ -224,7 +225,7 @@ async fn transfers_in_flight_hold_settle_release_and_expire() {
 
         // A late revoke: the passed deadline decides first, in the same transaction.
         let late = delayed(300, 100);
-        store.create_transfer(claim(alice.user, "late", 1), late.clone()).await.unwrap();
+        store.create_transfer(claim(alice.user, "late", 1), late.clone(), Velocity::UNLIMITED).await.unwrap();
         let answer = store.transition_transfer(late.id, TransferEvent::Revoke, Actor::Payer, None, 300 + 3 * HOUR_US).await.unwrap();
         assert!(matches!(&answer, TransitionOutcome::Illegal(d) if d.transfer.status == TransferStatus::Completed && d.history.len() == 2), "{kind}: {answer:?}");
         assert!(store.due_transfers(i64::MAX, 10).await.unwrap().is_empty(), "{kind}");
@@ -263,17 +264,17 @@ async fn concurrent_transfers_share_batches_and_keep_every_rule() {
         for n in 0..5 {
             let (store, record) = (store.clone(), transfer(&alice, &bob, 300, TransferMode::Instant, 10 + n));
             let key = claim(alice.user, &format!("a{n}"), 1);
-            tasks.spawn(async move { ("alice", store.create_transfer(key, record).await.unwrap()) });
+            tasks.spawn(async move { ("alice", store.create_transfer(key, record, Velocity::UNLIMITED).await.unwrap()) });
         }
         for n in 0..2 {
             let (store, record) = (store.clone(), transfer(&dave, &bob, 200, TransferMode::Instant, 20 + n));
             let key = claim(dave.user, "dup", 7);
-            tasks.spawn(async move { ("dave", store.create_transfer(key, record).await.unwrap()) });
+            tasks.spawn(async move { ("dave", store.create_transfer(key, record, Velocity::UNLIMITED).await.unwrap()) });
         }
         for payer in &crowd {
             let (store, record) = (store.clone(), transfer(payer, &bob, 100, TransferMode::Instant, 30));
             let key = claim(payer.user, "k", 1);
-            tasks.spawn(async move { ("crowd", store.create_transfer(key, record).await.unwrap()) });
+            tasks.spawn(async move { ("crowd", store.create_transfer(key, record, Velocity::UNLIMITED).await.unwrap()) });
         }
         let (mut created, mut insufficient, mut dave_ids, mut replays) = (std::collections::HashMap::new(), 0, Vec::new(), 0);
         while let Some(answer) = tasks.join_next().await {
@@ -321,13 +322,13 @@ async fn payment_pairs_contacts_and_name_attempts() {
         assert_eq!(store.payee_relation(alice.user, bob.user).await.unwrap(), none, "{kind}");
         // An instant transfer records the pair, twice over it stays one pair.
         for n in 0..2 {
-            store.create_transfer(claim(alice.user, &format!("i{n}"), 1), transfer(&alice, &bob, 10, TransferMode::Instant, 10 + n)).await.unwrap();
+            store.create_transfer(claim(alice.user, &format!("i{n}"), 1), transfer(&alice, &bob, 10, TransferMode::Instant, 10 + n), Velocity::UNLIMITED).await.unwrap();
         }
         assert_eq!(store.payee_relation(alice.user, bob.user).await.unwrap(), PayeeRelation { is_contact: true, paid_before: true, paid_by: false }, "{kind}");
         assert_eq!(store.payee_relation(bob.user, alice.user).await.unwrap(), PayeeRelation { is_contact: true, paid_before: false, paid_by: true }, "{kind}: paid by");
         // One in flight records it when the money arrives, not before.
         let delayed = transfer(&alice, &carol, 10, TransferMode::Delayed { arrival: Arrival::After2Hours, arrives_at_us: 20 + 2 * HOUR_US }, 20);
-        store.create_transfer(claim(alice.user, "d", 1), delayed.clone()).await.unwrap();
+        store.create_transfer(claim(alice.user, "d", 1), delayed.clone(), Velocity::UNLIMITED).await.unwrap();
         assert_eq!(store.payee_relation(alice.user, carol.user).await.unwrap(), none, "{kind}: not arrived yet");
         store.transition_transfer(delayed.id, TransferEvent::Arrive, Actor::System, None, 20 + 2 * HOUR_US).await.unwrap();
         assert!(store.payee_relation(alice.user, carol.user).await.unwrap().paid_before, "{kind}");
@@ -481,6 +482,44 @@ async fn rate_buckets_follow_the_domain_rule_exactly() {
             }
         }
         assert!(allowed > 100 && refused > 100, "{kind}: the sequence exercises both answers ({allowed} allowed, {refused} refused)");
+        finish(store, pg).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfer_velocity_is_taken_in_the_write_after_the_key() {
+    use recourse_domain::rate::Rate;
+    let minute = 60_000_000;
+    let enforced = Velocity { rate: Rate::per(3, minute), enforce: true };
+    let observed = Velocity { enforce: false, ..enforced };
+    for (kind, store, pg, _dir) in stores().await {
+        let alice = person(&store, 1, true).await;
+        let bob = person(&store, 2, true).await;
+        store.create_bank_movement(claim(alice.user, "seed", 0), bank(OperationKind::Topup, &alice, 10_000)).await.unwrap();
+        let now = 1_000 * minute;
+        // A refusal for funds takes nothing.
+        let poor = store.create_transfer(claim(alice.user, "poor", 1), transfer(&alice, &bob, 20_000, TransferMode::Instant, now), enforced).await.unwrap();
+        assert!(matches!(poor, Outcome::Refused(Refusal::InsufficientFunds { .. })), "{kind}: {poor:?}");
+        for n in 0..3 {
+            let made = store.create_transfer(claim(alice.user, &format!("v{n}"), 1), transfer(&alice, &bob, 10, TransferMode::Instant, now), enforced).await.unwrap();
+            assert!(matches!(made, Outcome::Created(_)), "{kind}: transfer {n}: {made:?}");
+        }
+        // The fourth in the minute is refused, and leaves its key free …
+        let fourth = store.create_transfer(claim(alice.user, "v3", 1), transfer(&alice, &bob, 10, TransferMode::Instant, now), enforced).await.unwrap();
+        assert_eq!(fourth, Outcome::Refused(Refusal::RateLimited { retry_after_seconds: 20 }), "{kind}");
+        // … a delayed transfer counts the same …
+        let delayed = TransferMode::Delayed { arrival: Arrival::After2Hours, arrives_at_us: now + 2 * HOUR_US };
+        let later = store.create_transfer(claim(alice.user, "d", 1), transfer(&alice, &bob, 10, delayed, now), enforced).await.unwrap();
+        assert_eq!(later, Outcome::Refused(Refusal::RateLimited { retry_after_seconds: 20 }), "{kind}");
+        // … a replay is answered, never refused nor charged …
+        let replay = store.create_transfer(claim(alice.user, "v0", 1), transfer(&alice, &bob, 10, TransferMode::Instant, now), enforced).await.unwrap();
+        assert!(matches!(replay, Outcome::Replayed(_)), "{kind}: {replay:?}");
+        // … observed, the limit lets it through …
+        assert!(matches!(store.create_transfer(claim(alice.user, "o", 1), transfer(&alice, &bob, 10, TransferMode::Instant, now), observed).await.unwrap(), Outcome::Created(_)), "{kind}");
+        // … and an observed excess does not run the state ahead: 20 s later one transfer is back.
+        let back = store.create_transfer(claim(alice.user, "v3", 1), transfer(&alice, &bob, 10, TransferMode::Instant, now + 20_000_000), enforced).await.unwrap();
+        assert!(matches!(back, Outcome::Created(_)), "{kind}: {back:?}");
+        assert_eq!(figures(&store, &alice).await, (10_000 - 50, 0), "{kind}");
         finish(store, pg).await;
     }
 }
