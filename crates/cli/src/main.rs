@@ -85,6 +85,14 @@ enum AdminCommand {
     },
     /// Print a fresh random identity-data key (64 hex characters).
     GenerateKey,
+    /// Rotate the identity-data key, online: with the new key as
+    /// RECOURSE_IDENTITY_KEY and the current one as
+    /// RECOURSE_IDENTITY_KEY_PREVIOUS, make the new key current (new writes
+    /// use it), re-encrypt every old row in small batches while servers run,
+    /// then retire the previous key. Restart every instance with both keys
+    /// first: one still running with only the old key would keep writing
+    /// under it. Safe to run again after an interruption.
+    RotateKey,
     /// Measure the impersonation detectors on their labelled evaluation
     /// sets: recall per transformation, precision and false alarms. Fails
     /// if a target (recall ≥ 0.95, false alarms ≤ 1%) is missed.
@@ -128,6 +136,35 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     Ok(store)
 }
 
+/// Tell the store which identity key this instance has (and the previous
+/// one, during a rotation): the key id to write under and the previous key
+/// to read with, or a clear refusal to start (`recourse_service::keys`).
+async fn claim_identity_key(store: &recourse_store::Store, settings: &Settings, key: &[u8; 32]) -> anyhow::Result<(u8, Option<([u8; 32], u8)>)> {
+    use recourse_service::vault::Vault;
+    let fingerprint = Vault::fingerprint_of(key);
+    let previous = settings.previous_identity_key()?;
+    let state = match store.claim_key(fingerprint.clone(), previous.as_ref().map(Vault::fingerprint_of)).await? {
+        Ok(state) => state,
+        Err(mismatch) if mismatch.stored.previous.as_ref().is_some_and(|p| p.fingerprint == fingerprint) => anyhow::bail!(
+            "this identity key (fingerprint {fingerprint}) is being rotated out: start with the new key (fingerprint {}) as RECOURSE_IDENTITY_KEY and this one as RECOURSE_IDENTITY_KEY_PREVIOUS",
+            mismatch.stored.current.fingerprint
+        ),
+        Err(mismatch) => anyhow::bail!(
+            "this store was set up with another identity key (fingerprint {stored}; the key given has {fingerprint}): start with the key the store was set up with (RECOURSE_IDENTITY_KEY), or identity data written now could not be read by the other instances; to rotate keys give the new key as RECOURSE_IDENTITY_KEY and the current one as RECOURSE_IDENTITY_KEY_PREVIOUS",
+            stored = mismatch.stored.current.fingerprint
+        ),
+    };
+    let previous = match (&state.previous, previous) {
+        (None, _) => None,
+        (Some(record), Some(previous)) if Vault::fingerprint_of(&previous) == record.fingerprint => Some((previous, record.key_id)),
+        (Some(record), _) => anyhow::bail!(
+            "a rotation of the identity key is under way and rows under the previous key remain: set RECOURSE_IDENTITY_KEY_PREVIOUS to the previous key (fingerprint {}) until `recourse admin rotate-key` has finished",
+            record.fingerprint
+        ),
+    };
+    Ok((state.current.key_id, previous))
+}
+
 /// Start the service; `ready` learns the bound address once it listens.
 pub async fn serve(settings: Settings, args: ServeArgs, identity_key: [u8; 32], ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>) -> anyhow::Result<()> {
     // One server per embedded store: the lock also keeps `admin restore` out.
@@ -137,13 +174,9 @@ pub async fn serve(settings: Settings, args: ServeArgs, identity_key: [u8; 32], 
     };
     let store = open_store(&settings).await?;
     let description = store.description().to_owned();
-    let fingerprint = recourse_service::vault::Vault::new(&identity_key).key_fingerprint();
-    if let Err(stored) = store.claim_key_fingerprint(fingerprint.clone()).await? {
-        anyhow::bail!(
-            "this store was set up with another identity key (fingerprint {stored}; the key given has {fingerprint}): start with the key the store was set up with (RECOURSE_IDENTITY_KEY), or identity data written now could not be read by the other instances"
-        );
-    }
-    let state = recourse_server::app_state(store, settings.service_config(identity_key, args.test_clock))?;
+    let mut config = settings.service_config(identity_key, args.test_clock);
+    (config.identity_key_id, config.identity_key_previous) = claim_identity_key(&store, &settings, &identity_key).await?;
+    let state = recourse_server::app_state(store, config)?;
     if state.config.limits.rate_limits == recourse_service::config::RateLimits::Observe {
         tracing::warn!(
             "limits.rate_limits = observe: per-address registration and login rates, transfer velocity and the password-hashing queue are counted but NOT enforced (for load tests; /healthz says so); the lookup budget, the failed-login pause and every check on money still hold"
@@ -241,6 +274,29 @@ async fn admin(settings: Settings, command: AdminCommand) -> anyhow::Result<()> 
             let (source, target) = (from.clone(), data_dir.clone());
             tokio::task::spawn_blocking(move || recourse_store::backup::restore_sqlite(&source, &target)).await?.context("restore")?;
             println!("restored {} into {}", from.display(), data_dir.display());
+        }
+        AdminCommand::RotateKey => {
+            let key = settings.required_identity_key()?;
+            settings.previous_identity_key()?.context(
+                "set RECOURSE_IDENTITY_KEY_PREVIOUS to the key being replaced (RECOURSE_IDENTITY_KEY is the new one, from `recourse admin generate-key`)",
+            )?;
+            let store = open_store(&settings).await?;
+            let mut config = settings.service_config(key, false);
+            (config.identity_key_id, config.identity_key_previous) = claim_identity_key(&store, &settings, &key).await?;
+            let previous = config.identity_key_previous;
+            let service = recourse_service::Service::new(store.clone(), config).map_err(anyhow::Error::msg)?;
+            let rotated = service.rotate_keys().await?;
+            let fingerprint = recourse_service::vault::Vault::fingerprint_of(&key);
+            match previous {
+                Some((previous, _)) => {
+                    store.retire_previous_key(recourse_service::vault::Vault::fingerprint_of(&previous)).await?;
+                    println!(
+                        "re-encrypted {} identities and {} cards under the key with fingerprint {fingerprint}; the previous key is retired (keep it as RECOURSE_IDENTITY_KEY_PREVIOUS for admin verify-audit)",
+                        rotated.identities, rotated.cards
+                    );
+                }
+                None => println!("nothing to rotate: the key with fingerprint {fingerprint} is current and no previous key remains ({} identities, {} cards re-encrypted)", rotated.identities, rotated.cards),
+            }
         }
         AdminCommand::VerifyAudit => {
             let mut keys = vec![settings.required_identity_key()?];

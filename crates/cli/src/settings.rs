@@ -150,6 +150,8 @@ impl Settings {
             claims: self.claims.clone(),
             password_hashing: self.password_hashing.clone(),
             identity_key,
+            identity_key_id: recourse_service::vault::FIRST_KEY_ID,
+            identity_key_previous: None,
             test_clock,
             time_zone: self.time_zone.clone(),
             scheduler_interval_ms: self.scheduler_interval_ms,

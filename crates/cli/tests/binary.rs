@@ -732,3 +732,116 @@ async fn acknowledged_means_durable_through_many_kills_on_postgres() {
     survive_many_kills(db.store_args(), 6).await;
     db.drop_database().await;
 }
+
+/// `recourse admin rotate-key`, online: instances restarted with the new key
+/// and the old one as previous write under the new key at once and still
+/// read the old rows; lookups by blind index (the one-account-per-identity
+/// rule, a card bound twice) search under both keys; the command re-encrypts
+/// the old rows while a server runs and retires the old key, after which
+/// the new key alone serves everything and the old key alone is refused.
+async fn rotate_the_identity_key(store: Vec<String>) {
+    const NEW_KEY: &str = "ab01cd23ef45ab01cd23ef45ab01cd23ef45ab01cd23ef45ab01cd23ef45ab01";
+    let birth = jiff::civil::date(1990, 1, 1);
+    let id_number = |n| recourse_domain::identity::make_id_number("110105", birth, n);
+    let card = |n: u32| recourse_domain::card::with_luhn_digit(&format!("6222020000000{n:05}"));
+    let client = reqwest::Client::new();
+    let with_keys = |port: u16, key: &str, previous: Option<&str>| {
+        let mut command = recourse(&store);
+        command
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env("RECOURSE_IDENTITY_KEY", key)
+            .env("RECOURSE_PASSWORD_HASHING__MEMORY_KIB", "64")
+            .env("RECOURSE_PASSWORD_HASHING__ITERATIONS", "1")
+            .stderr(Stdio::piped());
+        if let Some(previous) = previous {
+            command.env("RECOURSE_IDENTITY_KEY_PREVIOUS", previous);
+        }
+        command
+    };
+    let bind = |base: String, token: String, number: String| {
+        let client = client.clone();
+        async move {
+            let response = client.post(format!("{base}/v1/me/cards")).bearer_auth(&token).json(&serde_json::json!({"card_number": number, "holder_name": "王小明"})).send().await.unwrap();
+            let status = response.status().as_u16();
+            let body: serde_json::Value = response.json().await.unwrap();
+            (status, body["code"].as_str().unwrap_or("").to_owned())
+        }
+    };
+
+    // The first key: a verified customer with a card.
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut first = Server(with_keys(port, KEY, None).stderr(Stdio::null()).spawn().unwrap());
+    wait_healthy(&client, &base, &mut first).await;
+    let (token, _) = funded_customer(&client, &base, "13700000011", &id_number(11), &card(1), 10_000).await;
+    drop(first);
+
+    // Restarted with the new key and the old one: the rotation begins.
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut rotating = Server(with_keys(port, NEW_KEY, Some(KEY)).stderr(Stdio::null()).spawn().unwrap());
+    wait_healthy(&client, &base, &mut rotating).await;
+    assert_eq!(bind(base.clone(), token.clone(), card(2)).await, (201, String::new()), "the old legal name still decrypts");
+    assert_eq!(bind(base.clone(), token.clone(), card(1)).await.1, "card-already-bound", "found under the old key's index");
+    // Someone else with the same identity number: counted under the old key's index.
+    client.post(format!("{base}/v1/users")).json(&serde_json::json!({"phone": "13700000012", "password": "crash test 1", "nickname": "c"})).send().await.unwrap();
+    let other: serde_json::Value = client.post(format!("{base}/v1/sessions")).json(&serde_json::json!({"phone": "13700000012", "password": "crash test 1"})).send().await.unwrap().json().await.unwrap();
+    let other = other["token"].as_str().unwrap().to_owned();
+    let same_person = client.post(format!("{base}/v1/me/verification")).bearer_auth(&other).json(&serde_json::json!({"legal_name": "王小明", "id_number": id_number(11)})).send().await.unwrap();
+    assert_eq!(same_person.status(), 409, "one account per identity, across both keys");
+    funded_customer(&client, &base, "13700000013", &id_number(13), &card(3), 100).await;
+
+    // While old rows remain, neither key alone may start (one server per
+    // SQLite data directory: stop this one to try).
+    drop(rotating);
+    let old_alone = with_keys(free_port(), KEY, None).output().unwrap();
+    assert!(!old_alone.status.success());
+    assert!(String::from_utf8_lossy(&old_alone.stderr).contains("being rotated out"), "{}", String::from_utf8_lossy(&old_alone.stderr));
+    let new_alone = with_keys(free_port(), NEW_KEY, None).output().unwrap();
+    assert!(!new_alone.status.success());
+    assert!(String::from_utf8_lossy(&new_alone.stderr).contains("RECOURSE_IDENTITY_KEY_PREVIOUS"), "{}", String::from_utf8_lossy(&new_alone.stderr));
+
+    // The command re-encrypts the old rows while the server runs, and retires the old key.
+    let port = free_port();
+    let mut rotating = Server(with_keys(port, NEW_KEY, Some(KEY)).stderr(Stdio::null()).spawn().unwrap());
+    wait_healthy(&client, &format!("http://127.0.0.1:{port}"), &mut rotating).await;
+    let rotated = recourse(&store).args(["admin", "rotate-key"]).env("RECOURSE_IDENTITY_KEY", NEW_KEY).env("RECOURSE_IDENTITY_KEY_PREVIOUS", KEY).output().unwrap();
+    assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
+    let said = String::from_utf8_lossy(&rotated.stdout);
+    assert!(said.contains("re-encrypted 1 identities and 1 cards"), "only the rows written before the rotation: {said}");
+    let again = recourse(&store).args(["admin", "rotate-key"]).env("RECOURSE_IDENTITY_KEY", NEW_KEY).env("RECOURSE_IDENTITY_KEY_PREVIOUS", KEY).output().unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to rotate"), "{}", String::from_utf8_lossy(&again.stdout));
+    drop(rotating);
+
+    // The new key alone serves everything; the old key alone is refused.
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut rotated = Server(with_keys(port, NEW_KEY, None).stderr(Stdio::null()).spawn().unwrap());
+    wait_healthy(&client, &base, &mut rotated).await;
+    let token: serde_json::Value = client.post(format!("{base}/v1/sessions")).json(&serde_json::json!({"phone": "13700000011", "password": "crash test 1"})).send().await.unwrap().json().await.unwrap();
+    let token = token["token"].as_str().unwrap().to_owned();
+    assert_eq!(bind(base.clone(), token.clone(), card(4)).await, (201, String::new()), "the re-encrypted legal name decrypts under the new key");
+    assert_eq!(bind(base.clone(), token.clone(), card(1)).await.1, "card-already-bound", "the re-encrypted card is found under the new key's index");
+    let same_person = client.post(format!("{base}/v1/me/verification")).bearer_auth(&other).json(&serde_json::json!({"legal_name": "王小明", "id_number": id_number(11)})).send().await.unwrap();
+    assert_eq!(same_person.status(), 409, "the identity's count moved with its index");
+    drop(rotated);
+    let old_alone = with_keys(free_port(), KEY, None).output().unwrap();
+    assert!(!old_alone.status.success());
+    let stderr = String::from_utf8_lossy(&old_alone.stderr);
+    assert!(stderr.contains("another identity key") && !stderr.contains(KEY) && !stderr.contains(NEW_KEY), "{stderr}");
+    let audit = recourse(&store).args(["admin", "check-ledger"]).env("RECOURSE_IDENTITY_KEY", NEW_KEY).output().unwrap();
+    assert!(String::from_utf8_lossy(&audit.stdout).contains("\"problems\": []"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_identity_key_rotates_online_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    rotate_the_identity_key(vec!["--data-dir".to_owned(), dir.path().display().to_string()]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_identity_key_rotates_online_on_postgres() {
+    let Some(database) = ScratchDatabase::create("recourse_rotate").await else { return };
+    rotate_the_identity_key(database.store_args()).await;
+    database.drop_database().await;
+}

@@ -209,7 +209,9 @@ impl Service {
             id_last4: number.last4().to_owned(),
             verified_at_us: self.clock.now_us(),
         };
-        match self.store.verify_user(user.id, verification, self.config.limits.accounts_per_identity_max).await {
+        // During a key rotation the identity may still be counted under the previous key's index.
+        let previous_index = self.vault.previous_blind_index("id_number", number.expose());
+        match self.store.verify_user_indexed(user.id, verification, self.config.limits.accounts_per_identity_max, previous_index).await {
             Ok(user) => {
                 tracing::info!(user = %user.id, "real-name verification completed");
                 Ok(Ok(user))
@@ -258,7 +260,8 @@ impl Service {
             last4: card.last4().to_owned(),
             created_at_us: self.clock.now_us(),
         };
-        match self.store.bind_card(new_card).await {
+        let previous_index = self.vault.previous_blind_index("card_number", card.expose());
+        match self.store.bind_card_indexed(new_card, previous_index).await {
             Ok(record) => Ok(Ok(record)),
             Err(StoreError::CardAlreadyBound) => Ok(Err(AccountRefusal::CardAlreadyBound)),
             Err(error) => Err(error.into()),

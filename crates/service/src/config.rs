@@ -254,6 +254,11 @@ pub struct ServiceConfig {
     pub password_hashing: PasswordHashing,
     /// 32-byte master key for identity data (AES-256-GCM and blind indexes).
     pub identity_key: [u8; 32],
+    /// The id the store gave this key (`Store::claim_key`); 1 for a store's first key.
+    pub identity_key_id: u8,
+    /// During a rotation, the previous key and its id: old rows are read
+    /// with it, and blind-index lookups search under both keys.
+    pub identity_key_previous: Option<([u8; 32], u8)>,
     /// Expose `POST /v1/test/clock`.
     pub test_clock: bool,
     /// The operator's time zone (IANA name), for dates such as ages.
@@ -274,6 +279,8 @@ impl std::fmt::Debug for ServiceConfig {
         f.debug_struct("ServiceConfig")
             .field("limits", &self.limits)
             .field("identity_key", &"(hidden)")
+            .field("identity_key_id", &self.identity_key_id)
+            .field("identity_key_previous", &self.identity_key_previous.as_ref().map(|(_, id)| format!("(hidden, id {id})")))
             .field("test_clock", &self.test_clock)
             .field("time_zone", &self.time_zone)
             .field("risk", &self.risk)
@@ -293,6 +300,8 @@ impl ServiceConfig {
             limits: Limits { rate_limits: RateLimits::Observe, ..Limits::default() },
             password_hashing: PasswordHashing::cheap_for_tests(),
             identity_key: crate::vault::random_key(),
+            identity_key_id: crate::vault::FIRST_KEY_ID,
+            identity_key_previous: None,
             test_clock: true,
             time_zone: "Asia/Shanghai".into(),
             risk: recourse_domain::risk::RiskPolicy::default(),
@@ -310,8 +319,10 @@ mod tests {
     fn debug_output_never_shows_the_identity_key() {
         let mut config = ServiceConfig::for_tests();
         config.identity_key = [0xAB; 32];
+        config.identity_key_previous = Some(([0xCD; 32], 1));
         let shown = format!("{config:?} {config:#?}");
         assert!(!shown.contains("171") && !shown.to_lowercase().contains("abab"), "{shown}");
+        assert!(!shown.contains("205") && !shown.to_lowercase().contains("cdcd"), "{shown}");
         assert!(shown.contains("(hidden)"));
     }
 }

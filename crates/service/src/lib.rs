@@ -29,6 +29,7 @@ pub mod config;
 pub mod disclosures;
 pub mod hashing;
 pub mod identity_provider;
+pub mod keys;
 pub mod limits;
 pub mod money;
 pub mod passwords;
@@ -99,7 +100,7 @@ impl Service {
             std::time::Duration::from_millis(limits.password_hashing_wait_ms),
             limits.rate_limits == config::RateLimits::Enforce,
         ));
-        Ok(Service { store, clock, vault: Vault::new(&config.identity_key), config: Arc::new(config), identity_provider, hashing })
+        Ok(Service { store, clock, vault: Vault::with_keys(&config.identity_key, config.identity_key_id, config.identity_key_previous.as_ref().map(|(key, id)| (key, *id))), config: Arc::new(config), identity_provider, hashing })
     }
 
     /// On a test clock, take the offset every instance on this store agrees

@@ -14,6 +14,7 @@ pub mod audit;
 pub mod backup;
 pub mod claims;
 pub mod disclosures;
+pub mod keys;
 pub mod limits;
 mod migrations;
 pub mod ops;

@@ -73,6 +73,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("migrations/postgres_0009_transfer_velocity.sql"),
         then: None,
     },
+    Migration {
+        version: 10,
+        sqlite: include_str!("migrations/sqlite_0010_key_rotation.sql"),
+        postgres: include_str!("migrations/postgres_0010_key_rotation.sql"),
+        then: None,
+    },
 ];
 
 /// An arbitrary constant naming Recourse's migration lock.

@@ -742,16 +742,41 @@ impl Store {
     /// Record a real-name verification. At most `accounts_per_identity_max`
     /// accounts may share one identity number.
     pub async fn verify_user(&self, user: UserId, verification: Verification, accounts_per_identity_max: i64) -> Result<UserRecord, StoreError> {
+        self.verify_user_indexed(user, verification, accounts_per_identity_max, None).await
+    }
+
+    /// [`Store::verify_user`] during a key rotation: the identity's count is
+    /// also looked for under its blind index by the previous key (where it
+    /// stays until a rotation pass moves it).
+    pub async fn verify_user_indexed(&self, user: UserId, verification: Verification, accounts_per_identity_max: i64, previous_index: Option<Vec<u8>>) -> Result<UserRecord, StoreError> {
         self.write(Vec::new(), move |conn| {
+            if accounts_per_identity_max < 1 {
+                return Err(StoreError::IdentityLimitReached);
+            }
             // Count this account against its identity atomically: the upsert
             // changes no row when the identity is already at its limit.
-            let counted = conn.execute(
-                "INSERT INTO identities (id_number_index, accounts) VALUES ($1, 1) \
-                 ON CONFLICT (id_number_index) DO UPDATE SET accounts = identities.accounts + 1 WHERE identities.accounts < $2",
-                &[Val::Blob(verification.id_number_index.clone()), accounts_per_identity_max.into()],
-            )?;
-            if counted == 0 || accounts_per_identity_max < 1 {
-                return Err(StoreError::IdentityLimitReached);
+            let under_previous = match &previous_index {
+                Some(previous) => {
+                    let counted = conn.execute(
+                        "UPDATE identities SET accounts = accounts + 1 WHERE id_number_index = $1 AND accounts < $2",
+                        &[Val::Blob(previous.clone()), accounts_per_identity_max.into()],
+                    )?;
+                    if counted == 0 && conn.query_opt("SELECT 1 FROM identities WHERE id_number_index = $1", &[Val::Blob(previous.clone())])?.is_some() {
+                        return Err(StoreError::IdentityLimitReached);
+                    }
+                    counted == 1
+                }
+                None => false,
+            };
+            if !under_previous {
+                let counted = conn.execute(
+                    "INSERT INTO identities (id_number_index, accounts) VALUES ($1, 1) \
+                     ON CONFLICT (id_number_index) DO UPDATE SET accounts = identities.accounts + 1 WHERE identities.accounts < $2",
+                    &[Val::Blob(verification.id_number_index.clone()), accounts_per_identity_max.into()],
+                )?;
+                if counted == 0 {
+                    return Err(StoreError::IdentityLimitReached);
+                }
             }
             let changed = conn.execute(
                 "UPDATE users SET verified_at = $1, legal_name_enc = $2, id_number_enc = $3, id_number_index = $4, masked_name = $5, id_last4 = $6 \
@@ -853,7 +878,18 @@ impl Store {
     // ----- cards -----
 
     pub async fn bind_card(&self, card: NewCard) -> Result<CardRecord, StoreError> {
+        self.bind_card_indexed(card, None).await
+    }
+
+    /// [`Store::bind_card`] during a key rotation: the card is also looked
+    /// for under its blind index by the previous key.
+    pub async fn bind_card_indexed(&self, card: NewCard, previous_index: Option<Vec<u8>>) -> Result<CardRecord, StoreError> {
         self.write(Vec::new(), move |conn| {
+            if let Some(previous) = &previous_index
+                && conn.query_opt("SELECT 1 FROM cards WHERE user_id = $1 AND card_index = $2", &[id(card.user.as_bytes()), Val::Blob(previous.clone())])?.is_some()
+            {
+                return Err(StoreError::CardAlreadyBound);
+            }
             let inserted = conn.execute(
                 "INSERT INTO cards (id, user_id, card_enc, card_index, last4, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
                  ON CONFLICT (user_id, card_index) DO NOTHING",
@@ -1095,17 +1131,6 @@ impl Store {
     }
 
     // ----- audit -----
-
-    /// Record the identity key's fingerprint on first use; afterwards,
-    /// `Err(stored)` when `fingerprint` is another key's.
-    pub async fn claim_key_fingerprint(&self, fingerprint: String) -> Result<Result<(), String>, StoreError> {
-        self.write(Vec::new(), move |conn| {
-            conn.execute("INSERT INTO key_fingerprint (id, fingerprint) VALUES (1, $1) ON CONFLICT (id) DO NOTHING", &[fingerprint.clone().into()])?;
-            let stored = conn.query_one("SELECT fingerprint FROM key_fingerprint WHERE id = 1", &[])?.text(0)?;
-            Ok(if stored == fingerprint { Ok(()) } else { Err(stored) })
-        })
-        .await
-    }
 
     /// Replay the journal against every cached figure (balance and held) and
     /// the holds, and check every ledger invariant. Reads one consistent snapshot.
