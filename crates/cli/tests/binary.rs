@@ -620,7 +620,23 @@ async fn survive_many_kills(store: Vec<String>, kills: usize) {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let mut server = serve_cheaply(&store, port, &[]);
+    // Every life of the server logs at info into one file, scanned for secrets at the end.
+    let logs = tempfile::NamedTempFile::new().unwrap();
+    let serve_logging = |store: &[String]| {
+        let file = std::fs::OpenOptions::new().append(true).open(logs.path()).unwrap();
+        Server(
+            recourse(store)
+                .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+                .env("RECOURSE_LOG", "info")
+                .env("RECOURSE_PASSWORD_HASHING__MEMORY_KIB", "64")
+                .env("RECOURSE_PASSWORD_HASHING__ITERATIONS", "1")
+                .stdout(file.try_clone().unwrap())
+                .stderr(file)
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let mut server = serve_logging(&store);
     wait_healthy(&client, &base, &mut server).await;
     let birth = jiff::civil::date(1990, 1, 1);
     let (payer, _) = funded_customer(&client, &base, "13700000031", &recourse_domain::identity::make_id_number("110105", birth, 31), &recourse_domain::card::with_luhn_digit("622202000000000031"), 5_000_000).await;
@@ -675,7 +691,7 @@ async fn survive_many_kills(store: Vec<String>, kills: usize) {
         for worker in workers {
             worker.await.unwrap();
         }
-        server = serve_cheaply(&store, port, &[]);
+        server = serve_logging(&store);
         wait_healthy(&client, &base, &mut server).await;
         // Retry everything unacknowledged, with its key, until it is.
         let pending: Vec<(usize, Sent)> = log.lock().unwrap().iter().cloned().enumerate().filter(|(_, s)| matches!(s, Sent::Transfer { id: None, .. } | Sent::Revoke { done: false, .. })).collect();
@@ -717,6 +733,13 @@ async fn survive_many_kills(store: Vec<String>, kills: usize) {
     drop(server);
     let audit = recourse(&store).args(["admin", "check-ledger"]).output().unwrap();
     assert!(audit.status.success(), "{}", String::from_utf8_lossy(&audit.stdout));
+    let logged = std::fs::read_to_string(logs.path()).unwrap();
+    assert!(logged.contains("recourse is serving"), "the logs were captured");
+    let id_numbers = [31, 32].map(|n| recourse_domain::identity::make_id_number("110105", birth, n));
+    let cards = ["622202000000000031", "622202000000000032"].map(recourse_domain::card::with_luhn_digit);
+    for secret in [payer.as_str(), payee_token.as_str(), "crash test 1", "王小明", &id_numbers[0], &id_numbers[1], &cards[0], &cards[1]] {
+        assert!(!logged.contains(secret), "a secret reached the log of a crash run: {secret}");
+    }
     eprintln!("survived {kills} kills: {} requests, {instant} instant and {pending} pending transfers, {} revokes", log.len(), revoked.len());
 }
 
