@@ -11,7 +11,6 @@
 
 mod common;
 
-use common::TestApp;
 use recourse_domain::Role;
 use serde_json::{Value, json};
 
@@ -24,14 +23,6 @@ enum Expect {
 use Expect::{Is, Ok};
 
 const WHO: [&str; 8] = ["nobody", "payer", "payee", "other", "agent", "compliance", "authority", "admin"];
-
-async fn staff(app: &TestApp, role: Role) -> String {
-    let phone = common::unique_phone();
-    let parsed = recourse_domain::phone::Phone::parse(&phone).unwrap();
-    let nickname = recourse_domain::text::Nickname::parse("staff").unwrap();
-    app.state.create_account(&parsed, common::PASSWORD, &nickname, role, None).await.unwrap().unwrap();
-    app.login(&phone).await
-}
 
 struct Row {
     method: &'static str,
@@ -50,7 +41,7 @@ both_stores! {
         let payee = app.customer_named(Some("李四"), 0).await;
         let other = app.customer_named(Some("张三"), 0).await;
         let (agent, compliance, authority, admin) =
-            (staff(&app, Role::Agent).await, staff(&app, Role::Compliance).await, staff(&app, Role::Authority).await, staff(&app, Role::Admin).await);
+            (app.staff(Role::Agent).await, app.staff(Role::Compliance).await, app.staff(Role::Authority).await, app.staff(Role::Admin).await);
         let tokens: [Option<String>; 8] = [None, Some(payer.token.clone()), Some(payee.token.clone()), Some(other.token.clone()), Some(agent), Some(compliance.clone()), Some(authority.clone()), Some(admin)];
 
         // The things the routes name.

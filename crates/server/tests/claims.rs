@@ -15,14 +15,6 @@ use serde_json::{Value, json};
 const HOUR: i64 = 3600;
 const DAY: i64 = 24 * HOUR;
 
-async fn staff(app: &TestApp, role: Role) -> String {
-    let phone = common::unique_phone();
-    let parsed = recourse_domain::phone::Phone::parse(&phone).unwrap();
-    let nickname = recourse_domain::text::Nickname::parse("staff").unwrap();
-    app.state.create_account(&parsed, common::PASSWORD, &nickname, role, None).await.unwrap().unwrap();
-    app.login(&phone).await
-}
-
 /// Alice pays Bob `amount` and claims it back; returns (transfer id, claim reply).
 async fn paid_and_claimed(app: &TestApp, alice: &Customer, bob: &Customer, amount: i64, reason: &str) -> (String, common::Reply) {
     let paid = app.transfer(alice, bob, amount, &format!("pay-{}", uuid::Uuid::now_v7())).await;
@@ -120,8 +112,8 @@ both_stores! {
         assert_eq!(app.transfer(&bob, &alice, 2_000, "escape").await.code(), "insufficient-funds");
 
         // Staff: a customer and compliance may not act; the agent decides at once.
-        let agent = staff(&app, Role::Agent).await;
-        let compliance = staff(&app, Role::Compliance).await;
+        let agent = app.staff(Role::Agent).await;
+        let compliance = app.staff(Role::Compliance).await;
         let decide = json!({"outcome": "return", "reason": "The seller blocked the buyer; the money is returned."});
         assert_eq!(app.post(&format!("/v1/staff/claims/{claim}/decision"), Some(&alice.token), decide.clone()).await.code(), "forbidden");
         assert_eq!(app.post(&format!("/v1/staff/claims/{claim}/decision"), Some(&compliance), decide.clone()).await.code(), "forbidden");
@@ -167,7 +159,7 @@ both_stores! {
         assert_eq!(kinds(&late.body).iter().filter(|k| *k == "compensation").count(), 2);
         assert_eq!(app.available(&alice).await, 7_000 + 2 * 1_000);
         // The agent rejects: compensation stops.
-        let agent = staff(&app, Role::Agent).await;
+        let agent = app.staff(Role::Agent).await;
         let taken = app.post(&format!("/v1/staff/claims/{claim}/take"), Some(&agent), json!(null)).await;
         assert_eq!(taken.status, 200, "{}", taken.body);
         let message = app.post(&format!("/v1/staff/claims/{claim}/messages"), Some(&agent), json!({"to": "payee", "text": "Please send proof of delivery."})).await;
@@ -228,7 +220,7 @@ both_stores! {
         // Outside the 72 hours after the money reached bob: not followed.
         assert_eq!(app.transfer(&bob, &erin, 1_000, "late").await.status, 201);
 
-        let agent = staff(&app, Role::Agent).await;
+        let agent = app.staff(Role::Agent).await;
         assert_eq!(app.get(&format!("/v1/staff/claims/{claim}/trace"), &alice.token).await.code(), "not-found", "staff only");
         let trace = app.get(&format!("/v1/staff/claims/{claim}/trace"), &agent).await;
         assert_eq!(trace.status, 200, "{}", trace.body);
@@ -277,7 +269,7 @@ both_stores! {
         let filed = app.post("/v1/claims", Some(&alice.token), json!({"transfer_id": transfer, "reason": "fraud", "details": "Blocked me."})).await;
         let claim = filed.body["id"].as_str().unwrap().to_owned();
         let hold = filed.body["holds"][0]["id"].as_str().unwrap().to_owned();
-        let agent = staff(&app, Role::Agent).await;
+        let agent = app.staff(Role::Agent).await;
         // At most 30 days from when it was placed.
         let too_long = app.post(&format!("/v1/staff/claims/{claim}/holds/{hold}/extend"), Some(&agent), json!({"hours": 31 * 24})).await;
         assert_eq!(too_long.code(), "invalid-request");
@@ -372,8 +364,8 @@ mod disclosure {
             let bob = app.customer_named(Some("李四"), 0).await;
             let (transfer, filed) = paid_and_claimed(&app, &alice, &bob, 5_000, "fraud").await;
             let claim = filed.body["id"].as_str().unwrap().to_owned();
-            let (police, court) = (staff(&app, Role::Authority).await, staff(&app, Role::Authority).await);
-            let (compliance, agent) = (staff(&app, Role::Compliance).await, staff(&app, Role::Agent).await);
+            let (police, court) = (app.staff(Role::Authority).await, app.staff(Role::Authority).await);
+            let (compliance, agent) = (app.staff(Role::Compliance).await, app.staff(Role::Agent).await);
             let request = json!({"claim_id": claim, "legal_basis": "Criminal Procedure Law art. 54", "document_ref": "HZPSB-2026-0042"});
             for token in [&alice.token, &compliance, &agent] {
                 assert_eq!(app.post("/v1/disclosures", Some(token), request.clone()).await.code(), "forbidden");
@@ -483,15 +475,15 @@ mod evidence_pack {
             assert_eq!(app.get(&format!("{path}?lang=fr"), &alice.token).await.code(), "invalid-query");
             // Not for the payee, a stranger, or an authority without an approved disclosure.
             let stranger = app.customer_named(Some("张三"), 0).await;
-            let police = staff(&app, Role::Authority).await;
+            let police = app.staff(Role::Authority).await;
             for token in [&bob.token, &stranger.token, &police] {
                 assert_eq!(download(&app, &path, token).await.0, 404);
             }
-            let agent = staff(&app, Role::Agent).await;
+            let agent = app.staff(Role::Agent).await;
             assert!(!pdf_text(&download(&app, &path, &agent).await.1).contains("李四"), "staff see it masked too");
 
             // The authority's copy after approval: the payee in full, the read audited.
-            let compliance = staff(&app, Role::Compliance).await;
+            let compliance = app.staff(Role::Compliance).await;
             let request = app.post("/v1/disclosures", Some(&police), json!({"claim_id": claim, "legal_basis": "Criminal Procedure Law art. 54", "document_ref": "HZ-1"})).await;
             let disclosure = request.body["id"].as_str().unwrap();
             assert_eq!(download(&app, &path, &police).await.0, 404, "not before approval");
@@ -517,10 +509,10 @@ mod who_may {
             let people = [
                 ("claimant", alice.token.clone()),
                 ("payee", bob.token.clone()),
-                ("agent", staff(&app, Role::Agent).await),
-                ("compliance", staff(&app, Role::Compliance).await),
-                ("authority", staff(&app, Role::Authority).await),
-                ("admin", staff(&app, Role::Admin).await),
+                ("agent", app.staff(Role::Agent).await),
+                ("compliance", app.staff(Role::Compliance).await),
+                ("authority", app.staff(Role::Authority).await),
+                ("admin", app.staff(Role::Admin).await),
                 ("stranger", stranger.token.clone()),
             ];
             // Expected status per person, in the order above.

@@ -35,14 +35,6 @@ async fn put_avatar(app: &TestApp, customer: &Customer, image: Vec<u8>) -> u16 {
     status
 }
 
-async fn staff(app: &TestApp, role: Role) -> String {
-    let phone = common::unique_phone();
-    let parsed = recourse_domain::phone::Phone::parse(&phone).unwrap();
-    let nickname = recourse_domain::text::Nickname::parse("staff").unwrap();
-    app.state.create_account(&parsed, common::PASSWORD, &nickname, role, None).await.unwrap().unwrap();
-    app.login(&phone).await
-}
-
 both_stores! {
     async fn an_impostor_with_a_copied_nickname_is_caught_before_the_payer_pays(app) {
         let alice = app.customer_named(Some("王小明"), 100_000).await;
@@ -185,9 +177,9 @@ both_stores! {
 
         // Staff decide.
         assert_eq!(app.get("/v1/staff/reports", &alice.token).await.code(), "forbidden");
-        let authority = staff(&app, Role::Authority).await;
+        let authority = app.staff(Role::Authority).await;
         assert_eq!(app.get("/v1/staff/reports", &authority).await.code(), "forbidden");
-        let agent = staff(&app, Role::Agent).await;
+        let agent = app.staff(Role::Agent).await;
         let open = app.get("/v1/staff/reports", &agent).await;
         assert_eq!(open.body["reports"].as_array().unwrap().len(), 2, "{}", open.body);
         let report_id = first.body["id"].as_str().unwrap();
@@ -199,7 +191,7 @@ both_stores! {
         assert!(confirmed.body["decided_by"].is_string());
         let twice = app.post(&format!("/v1/staff/reports/{report_id}/dismiss"), Some(&agent), json!({"note": "changed my mind"})).await;
         assert_eq!((twice.status.as_u16(), twice.code()), (409, "report-already-decided"));
-        let compliance = staff(&app, Role::Compliance).await;
+        let compliance = app.staff(Role::Compliance).await;
         let other = second.body["id"].as_str().unwrap();
         let dismissed = app.post(&format!("/v1/staff/reports/{other}/dismiss"), Some(&compliance), json!({"note": "duplicate"})).await;
         assert_eq!(dismissed.body["status"], "dismissed", "{}", dismissed.body);

@@ -310,6 +310,17 @@ impl TestClient {
 }
 
 impl TestApp {
+    /// A logged-in staff account of `role` (staff are created by the
+    /// operator, as `admin create-staff` does, never through the API).
+    #[allow(dead_code)]
+    pub async fn staff(&self, role: recourse_domain::Role) -> String {
+        let phone = unique_phone();
+        let parsed = recourse_domain::phone::Phone::parse(&phone).unwrap();
+        let nickname = recourse_domain::text::Nickname::parse("staff").unwrap();
+        self.state.create_account(&parsed, PASSWORD, &nickname, role, None).await.unwrap().unwrap();
+        self.login(&phone).await
+    }
+
     /// The scratch PostgreSQL database of this app (PostgreSQL apps only).
     pub fn pg(&self) -> &PgScratch {
         self.pg.as_ref().expect("a PostgreSQL test app")
