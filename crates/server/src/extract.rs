@@ -85,8 +85,7 @@ impl FromRequestParts<crate::state::AppState> for ClientAddress {
 
     async fn from_request_parts(parts: &mut Parts, state: &crate::state::AppState) -> Result<Self, Self::Rejection> {
         let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
-        let proxies: Vec<ipnet::IpNet> = state.config.limits.trusted_proxies.iter().filter_map(|p| recourse_service::config::parse_proxy(p)).collect();
-        let trusted = |address: &std::net::IpAddr| proxies.iter().any(|net| net.contains(&address.to_canonical()));
+        let trusted = |address: &std::net::IpAddr| state.trusted_proxies.iter().any(|net| net.contains(&address.to_canonical()));
         let Some(mut client) = peer else {
             return Ok(ClientAddress(None));
         };

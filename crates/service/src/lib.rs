@@ -75,6 +75,8 @@ pub struct Service {
     pub identity_provider: Arc<dyn IdentityProvider>,
     /// Where password hashes run: bounded (`hashing.rs`).
     pub hashing: Arc<hashing::HashingPool>,
+    /// `limits.trusted_proxies`, parsed once (validated with the settings).
+    pub trusted_proxies: Arc<[ipnet::IpNet]>,
 }
 
 impl Service {
@@ -100,7 +102,8 @@ impl Service {
             std::time::Duration::from_millis(limits.password_hashing_wait_ms),
             limits.rate_limits == config::RateLimits::Enforce,
         ));
-        Ok(Service { store, clock, vault: Vault::with_keys(&config.identity_key, config.identity_key_id, config.identity_key_previous.as_ref().map(|(key, id)| (key, *id))), config: Arc::new(config), identity_provider, hashing })
+        let trusted_proxies = limits.trusted_proxies.iter().filter_map(|p| config::parse_proxy(p)).collect();
+        Ok(Service { store, clock, trusted_proxies, vault: Vault::with_keys(&config.identity_key, config.identity_key_id, config.identity_key_previous.as_ref().map(|(key, id)| (key, *id))), config: Arc::new(config), identity_provider, hashing })
     }
 
     /// On a test clock, take the offset every instance on this store agrees
