@@ -154,9 +154,7 @@ impl<K: Clone + Eq + Hash> HashIndex<K> {
         let radii = block_radii(distance_max);
         let query_blocks: [u32; BLOCKS] = std::array::from_fn(|index| block(hash, index));
         // A candidate is reported by the first block whose search reaches it.
-        let reached_earlier = |stored: u64, index: usize| {
-            (0..index).any(|earlier| radii[earlier].is_some_and(|radius| (block(stored, earlier) ^ query_blocks[earlier]).count_ones() <= radius))
-        };
+        let reached_earlier = |stored: u64, index: usize| (0..index).any(|earlier| radii[earlier].is_some_and(|radius| (block(stored, earlier) ^ query_blocks[earlier]).count_ones() <= radius));
         for (index, table) in self.tables.iter().enumerate() {
             let Some(radius) = radii[index] else {
                 continue;
@@ -197,11 +195,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn linear_scan(stored: &[(u32, u64)], query: u64, distance_max: u32) -> Vec<(u32, u32)> {
-        let mut out: Vec<(u32, u32)> = stored
-            .iter()
-            .map(|&(key, hash)| (key, (hash ^ query).count_ones()))
-            .filter(|&(_, distance)| distance <= distance_max)
-            .collect();
+        let mut out: Vec<(u32, u32)> = stored.iter().map(|&(key, hash)| (key, (hash ^ query).count_ones())).filter(|&(_, distance)| distance <= distance_max).collect();
         out.sort_unstable();
         out
     }
@@ -249,12 +243,7 @@ mod tests {
         assert_eq!(all_ones, vec![0x1FFF, 0x1FFF, 0x1FFF, 0x1FFF, 0xFFF]);
         assert_eq!(block(1 << 63, 0), 1 << 12);
         assert_eq!(block(1, 4), 1);
-        for (distance_max, expected) in [
-            (0, [Some(0), None, None, None, None]),
-            (4, [Some(0); 5]),
-            (7, [Some(1), Some(1), Some(1), Some(0), Some(0)]),
-            (14, [Some(2); 5]),
-        ] {
+        for (distance_max, expected) in [(0, [Some(0), None, None, None, None]), (4, [Some(0); 5]), (7, [Some(1), Some(1), Some(1), Some(0), Some(0)]), (14, [Some(2); 5])] {
             let radii = block_radii(distance_max);
             assert_eq!(radii, expected, "d = {distance_max}");
             // Pigeonhole: exceeding every block's radius exceeds d.
@@ -282,7 +271,9 @@ mod tests {
     #[test]
     fn insert_replaces_and_remove_forgets() {
         let mut index = HashIndex::new();
+        assert!(index.is_empty());
         index.insert("a", 0);
+        assert!(!index.is_empty());
         index.insert("b", u64::MAX);
         index.insert("a", 0xFF);
         assert_eq!(index.len(), 2);

@@ -201,7 +201,9 @@ both_stores! {
             app.login(&payer.phone).await;
         }
         let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
-        assert!(metrics.lines().any(|l| l.starts_with("recourse_rate_limits_observed_total") && l.contains("logins_per_address")), "{metrics}");
+        for limit in ["logins_per_address", "transfer_velocity"] {
+            assert!(metrics.lines().any(|l| l.starts_with("recourse_rate_limits_observed_total") && l.contains(limit) && !l.ends_with(" 0")), "{limit}: {metrics}");
+        }
         app.finish().await;
     }
 

@@ -132,8 +132,12 @@ impl Store {
                 expected += 1;
             }
             let head = conn.query_one("SELECT seq, mac FROM audit_head WHERE id = 1", &[])?;
-            if head.i64(0)? != expected - 1 || head.blob(1)? != previous {
-                return Ok(AuditVerdict::Broken { seq: expected, why: format!("the chain's head says entry {} but the log ends at {}", head.i64(0)?, expected - 1) });
+            let (head_seq, head_mac) = (head.i64(0)?, head.blob(1)?);
+            if head_seq != expected - 1 {
+                return Ok(AuditVerdict::Broken { seq: expected, why: format!("the chain's head says entry {head_seq} but the log ends at {}", expected - 1) });
+            }
+            if head_mac != previous {
+                return Ok(AuditVerdict::Broken { seq: expected, why: format!("the chain's head does not carry entry {head_seq}'s MAC") });
             }
             Ok(AuditVerdict::Intact { entries: expected - 1 })
         })

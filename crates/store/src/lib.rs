@@ -19,10 +19,10 @@ pub mod limits;
 mod migrations;
 pub mod ops;
 pub mod payees;
-pub mod risk;
 mod pool;
 mod postgres;
 pub mod records;
+pub mod risk;
 pub mod sql;
 mod sqlite;
 mod writer;
@@ -34,12 +34,12 @@ use recourse_domain::{AccountId, UserId};
 use thiserror::Error;
 
 pub use audit::{AuditEntry, AuditKey, AuditVerdict};
-pub use postgres::PgLimits;
-pub use disclosures::{DisclosureDecided, DisclosureDecision, DisclosureRecord, DisclosureStatus};
 pub use claims::{Audience, ClaimActor, ClaimChange, ClaimDue, ClaimEventRecord, ClaimFiled, ClaimHoldRecord, ClaimRecord, ClaimRefusal, NewClaim, NotificationRecord, StaffAction};
+pub use disclosures::{DisclosureDecided, DisclosureDecision, DisclosureRecord, DisclosureStatus};
 pub use payees::{AttemptRecorded, ContactRecord, PayeeRelation};
-pub use risk::{PairFacts, PayeeKey, ReportDecided, ReportReason, ReportRecord, ReportStatus};
+pub use postgres::PgLimits;
 pub use records::*;
+pub use risk::{PairFacts, PayeeKey, ReportDecided, ReportReason, ReportRecord, ReportStatus};
 use sql::{Dialect, Row, SqlConn, Val};
 
 /// The one bank-settlement account for CNY, created by the first migration.
@@ -84,14 +84,17 @@ impl StoreError {
     pub fn corrupt(detail: impl Into<String>) -> StoreError {
         StoreError::Corrupt(detail.into())
     }
-
 }
 
 #[derive(Clone)]
 pub enum Backend {
     /// An SQLite database file inside this directory.
-    Sqlite { data_dir: PathBuf },
-    Postgres { url: String },
+    Sqlite {
+        data_dir: PathBuf,
+    },
+    Postgres {
+        url: String,
+    },
 }
 
 impl std::fmt::Debug for Backend {
@@ -119,6 +122,9 @@ pub struct StoreConfig {
     /// PostgreSQL: the server cancels a statement running longer, or waiting
     /// for a lock longer, than these (then the batch is retried, then 503).
     pub pg_limits: PgLimits,
+    /// SQLite: rate buckets held in memory before the full ones are dropped
+    /// at once (`limits.rs`).
+    pub memory_buckets_max: usize,
 }
 
 impl StoreConfig {
@@ -127,7 +133,16 @@ impl StoreConfig {
             Backend::Sqlite { .. } => 1,
             Backend::Postgres { .. } => 4,
         };
-        StoreConfig { backend, durable: true, batch_max: 64, writers, readers: 8, queue_max: 16_384, pg_limits: PgLimits { statement_timeout_ms: 30_000, lock_timeout_ms: 5_000 } }
+        StoreConfig {
+            backend,
+            durable: true,
+            batch_max: 64,
+            writers,
+            readers: 8,
+            queue_max: 16_384,
+            pg_limits: PgLimits { statement_timeout_ms: 30_000, lock_timeout_ms: 5_000 },
+            memory_buckets_max: 1_000_000,
+        }
     }
 }
 
@@ -151,6 +166,7 @@ struct Inner {
     data_dir: Option<PathBuf>,
     /// SQLite only: the rate buckets (`limits.rs`), in this process's memory.
     buckets: std::sync::Mutex<std::collections::HashMap<String, i64>>,
+    memory_buckets_max: usize,
 }
 
 /// Pairs [`Inner::known_pairs`] holds before it starts over.
@@ -168,9 +184,7 @@ impl Store {
                 let path = data_dir.join("recourse.db");
                 let mut writer = sqlite::SqliteConn::open(&path, false, config.durable)?;
                 migrations::migrate(&mut writer)?;
-                let readers = (0..config.readers)
-                    .map(|_| sqlite::SqliteConn::open(&path, true, config.durable).map(|c| Box::new(c) as Box<dyn SqlConn>))
-                    .collect::<Result<Vec<_>, _>>()?;
+                let readers = (0..config.readers).map(|_| sqlite::SqliteConn::open(&path, true, config.durable).map(|c| Box::new(c) as Box<dyn SqlConn>)).collect::<Result<Vec<_>, _>>()?;
                 (vec![Box::new(writer)], readers, Dialect::Sqlite, format!("sqlite:{}", path.display()))
             }
             Backend::Postgres { url } => {
@@ -181,9 +195,7 @@ impl Store {
                 for _ in 1..config.writers {
                     writers.push(Box::new(postgres::PgConn::connect(&pg)?));
                 }
-                let readers = (0..config.readers)
-                    .map(|_| postgres::PgConn::connect(&pg).map(|c| Box::new(c) as Box<dyn SqlConn>))
-                    .collect::<Result<Vec<_>, _>>()?;
+                let readers = (0..config.readers).map(|_| postgres::PgConn::connect(&pg).map(|c| Box::new(c) as Box<dyn SqlConn>)).collect::<Result<Vec<_>, _>>()?;
                 (writers, readers, Dialect::Postgres, format!("postgres:{}", redact_url(url)))
             }
         };
@@ -200,6 +212,7 @@ impl Store {
                 description,
                 known_pairs: std::sync::Mutex::new(std::collections::HashSet::new()),
                 buckets: std::sync::Mutex::new(std::collections::HashMap::new()),
+                memory_buckets_max: config.memory_buckets_max,
                 data_dir: match &config.backend {
                     Backend::Sqlite { data_dir } => Some(data_dir.clone()),
                     Backend::Postgres { .. } => None,
@@ -226,11 +239,7 @@ impl Store {
     /// PostgreSQL, whose disk is the database server's to watch.
     pub fn free_disk_bytes(&self) -> Option<Result<u64, StoreError>> {
         let dir = self.inner.data_dir.as_ref()?;
-        Some(
-            rustix::fs::statvfs(dir)
-                .map(|stat| stat.f_bavail.saturating_mul(stat.f_frsize))
-                .map_err(|e| StoreError::Database(format!("free space of {}: {e}", dir.display()))),
-        )
+        Some(rustix::fs::statvfs(dir).map(|stat| stat.f_bavail.saturating_mul(stat.f_frsize)).map_err(|e| StoreError::Database(format!("free space of {}: {e}", dir.display()))))
     }
 
     pub fn dialect(&self) -> Dialect {

@@ -18,9 +18,6 @@ use recourse_domain::rate::{Rate, Take};
 use crate::sql::Val;
 use crate::{Store, StoreError};
 
-/// Buckets SQLite's memory holds before full ones are dropped at once.
-const MEMORY_BUCKETS_MAX: usize = 1_000_000;
-
 /// A payer's transfer velocity, as `Store::create_transfer` takes it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Velocity {
@@ -93,11 +90,7 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::corrupt("a rate bucket upsert returned no row"))?;
         let tat_us = row.i64(0)?;
-        Ok(if row.i64(1)? == 1 {
-            Take::Allowed { tat_us }
-        } else {
-            Take::Refused { retry_after_us: tat_us.max(now_us) + cost_us - now_us - rate.tolerance_us() }
-        })
+        Ok(if row.i64(1)? == 1 { Take::Allowed { tat_us } } else { Take::Refused { retry_after_us: tat_us.max(now_us) + cost_us - now_us - rate.tolerance_us() } })
     }
 
     /// SQLite: take from this process's bucket (synchronous: the writer's
@@ -106,7 +99,7 @@ impl Store {
         let mut buckets = self.inner.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let take = rate.take(buckets.get(&subject).copied(), now_us, cost);
         if let Take::Allowed { tat_us } = take {
-            if buckets.len() >= MEMORY_BUCKETS_MAX {
+            if buckets.len() >= self.inner.memory_buckets_max {
                 buckets.retain(|_, tat| *tat > now_us);
             }
             buckets.insert(subject, tat_us);
@@ -170,12 +163,8 @@ impl Store {
             .await?;
         pruned.rate_buckets = rate_buckets;
         if let Some(pg) = &self.inner.async_reads {
-            let rows = pg
-                .query(
-                    "DELETE FROM rate_buckets WHERE subject IN (SELECT subject FROM rate_buckets WHERE tat_us <= $1 LIMIT $2) RETURNING 1",
-                    &[now_us.into(), retention.batch.into()],
-                )
-                .await?;
+            let rows =
+                pg.query("DELETE FROM rate_buckets WHERE subject IN (SELECT subject FROM rate_buckets WHERE tat_us <= $1 LIMIT $2) RETURNING 1", &[now_us.into(), retention.batch.into()]).await?;
             pruned.rate_buckets = rows.len() as u64;
         }
         Ok(pruned)

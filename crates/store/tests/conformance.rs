@@ -10,9 +10,7 @@ use recourse_domain::refusal::Refusal;
 use recourse_domain::transfer::{Actor, Arrival, TransferEvent, TransferMode, TransferStatus};
 use recourse_domain::{AccountId, CardId, Currency, OperationId, Role, UserId};
 use recourse_store::limits::Velocity;
-use recourse_store::{
-    Backend, BankMovementRecord, IdempotencyClaim, NewCard, NewUser, Outcome, ProfileChanges, Store, StoreConfig, StoreError, TransferRecord, TransitionOutcome, Verification,
-};
+use recourse_store::{Backend, BankMovementRecord, IdempotencyClaim, NewCard, NewUser, Outcome, ProfileChanges, Store, StoreConfig, StoreError, TransferRecord, TransitionOutcome, Verification};
 
 const HOUR_US: i64 = 3_600_000_000;
 
@@ -66,7 +64,8 @@ async fn person(store: &Store, n: u32, verified: bool) -> Person {
     let phone = format!("+86139{:08}", n + (uuid::Uuid::now_v7().as_u128() % 1000) as u32 * 100_000);
     store.create_user(NewUser { id: user, phone, password_hash: "x".into(), nickname: "n".into(), role: Role::Customer, wallet: Some(wallet), created_at_us: 1, avatar: None }).await.unwrap();
     if verified {
-        let verification = Verification { legal_name_enc: vec![1], id_number_enc: vec![2], id_number_index: user.as_bytes().to_vec(), masked_name: "*三".into(), id_last4: "0000".into(), verified_at_us: 1 };
+        let verification =
+            Verification { legal_name_enc: vec![1], id_number_enc: vec![2], id_number_index: user.as_bytes().to_vec(), masked_name: "*三".into(), id_last4: "0000".into(), verified_at_us: 1 };
         store.verify_user(user, verification, 1).await.unwrap();
     }
     let card = CardId::new();
@@ -79,7 +78,16 @@ fn claim(caller: UserId, key: &str, hash: u8) -> IdempotencyClaim {
 }
 
 fn bank(kind: OperationKind, who: &Person, amount: i64) -> BankMovementRecord {
-    BankMovementRecord { id: OperationId::new(), kind, user: who.user, card: who.card, account: who.wallet, amount: recourse_domain::Amount::from_stored(amount), currency: Currency::Cny, created_at_us: 5 }
+    BankMovementRecord {
+        id: OperationId::new(),
+        kind,
+        user: who.user,
+        card: who.card,
+        account: who.wallet,
+        amount: recourse_domain::Amount::from_stored(amount),
+        currency: Currency::Cny,
+        created_at_us: 5,
+    }
 }
 
 fn transfer(from: &Person, to: &Person, amount: i64, mode: TransferMode, now_us: i64) -> TransferRecord {
@@ -165,12 +173,21 @@ async fn instant_transfers_replays_conflicts_and_refusals() {
         let first = transfer(&alice, &bob, 300, TransferMode::Instant, 10);
         let Outcome::Created(created) = store.create_transfer(claim(alice.user, "k", 1), first.clone(), Velocity::UNLIMITED).await.unwrap() else { panic!("{kind}: created") };
         assert_eq!((created.transfer.status, created.history.len()), (TransferStatus::Completed, 1), "{kind}");
-        let Outcome::Replayed(replayed) = store.create_transfer(claim(alice.user, "k", 1), transfer(&alice, &bob, 300, TransferMode::Instant, 11), Velocity::UNLIMITED).await.unwrap() else { panic!("{kind}: replay") };
+        let Outcome::Replayed(replayed) = store.create_transfer(claim(alice.user, "k", 1), transfer(&alice, &bob, 300, TransferMode::Instant, 11), Velocity::UNLIMITED).await.unwrap() else {
+            panic!("{kind}: replay")
+        };
         assert_eq!(replayed.transfer.id, first.id, "{kind}");
-        assert_eq!(store.create_transfer(claim(alice.user, "k", 2), transfer(&alice, &bob, 301, TransferMode::Instant, 12), Velocity::UNLIMITED).await.unwrap(), Outcome::Refused(Refusal::IdempotencyKeyReused), "{kind}");
+        assert_eq!(
+            store.create_transfer(claim(alice.user, "k", 2), transfer(&alice, &bob, 301, TransferMode::Instant, 12), Velocity::UNLIMITED).await.unwrap(),
+            Outcome::Refused(Refusal::IdempotencyKeyReused),
+            "{kind}"
+        );
         let over = store.create_transfer(claim(alice.user, "o", 3), transfer(&alice, &bob, 701, TransferMode::Instant, 13), Velocity::UNLIMITED).await.unwrap();
         assert_eq!(over, Outcome::Refused(Refusal::InsufficientFunds { available_fen: 700, amount_fen: 701 }), "{kind}");
-        assert!(matches!(store.create_transfer(claim(alice.user, "o", 4), transfer(&alice, &bob, 700, TransferMode::Instant, 14), Velocity::UNLIMITED).await.unwrap(), Outcome::Created(_)), "{kind}: the key stayed free");
+        assert!(
+            matches!(store.create_transfer(claim(alice.user, "o", 4), transfer(&alice, &bob, 700, TransferMode::Instant, 14), Velocity::UNLIMITED).await.unwrap(), Outcome::Created(_)),
+            "{kind}: the key stayed free"
+        );
         assert_eq!((figures(&store, &alice).await, figures(&store, &bob).await), ((0, 0), (1_000, 0)), "{kind}");
         let history = store.transfers_of(bob.wallet, None, 10).await.unwrap();
         assert_eq!(history.len(), 2, "{kind}");
@@ -197,7 +214,11 @@ async fn transfers_in_flight_hold_settle_release_and_expire() {
         }
         assert_eq!(figures(&store, &alice).await, (10_000, 4_200), "{kind}: held, not moved");
         assert_eq!(store.transfers_of(bob.wallet, None, 10).await.unwrap().len(), 5, "{kind}: the payee sees them coming");
-        assert_eq!(store.create_transfer(claim(alice.user, "big", 1), delayed(105, 5_801), Velocity::UNLIMITED).await.unwrap(), Outcome::Refused(Refusal::InsufficientFunds { available_fen: 5_800, amount_fen: 5_801 }), "{kind}");
+        assert_eq!(
+            store.create_transfer(claim(alice.user, "big", 1), delayed(105, 5_801), Velocity::UNLIMITED).await.unwrap(),
+            Outcome::Refused(Refusal::InsufficientFunds { available_fen: 5_800, amount_fen: 5_801 }),
+            "{kind}"
+        );
 
         let step = |id, event, actor| store.transition_transfer(id, event, actor, None, 200);
         assert!(matches!(step(revoked.id, TransferEvent::Revoke, Actor::Payer).await.unwrap(), TransitionOutcome::Moved(d) if d.transfer.status == TransferStatus::Revoked), "{kind}");
@@ -429,21 +450,29 @@ async fn the_audit_chain_catches_edited_inserted_and_deleted_entries() {
         for n in 2..=5 {
             store.audit_append(key.clone(), entry(n)).await.unwrap();
         }
+        assert_eq!(format!("{key:?}"), "AuditKey(k1)", "the key's bytes stay out of Debug");
         let both = vec![key.clone(), old.clone()];
         assert_eq!(store.verify_audit(both.clone()).await.unwrap(), AuditVerdict::Intact { entries: 5 }, "{kind}: a rotated key still verifies its entries");
-        assert!(matches!(store.verify_audit(vec![key.clone()]).await.unwrap(), AuditVerdict::Broken { seq: 1, .. }), "{kind}: without the previous key");
+        let broken = |seq: i64, why: &str| AuditVerdict::Broken { seq, why: why.into() };
+        assert_eq!(store.verify_audit(vec![key.clone()]).await.unwrap(), broken(1, "signed with unknown key id k0"), "{kind}: without the previous key");
         let wrong = AuditKey { id: "k1".into(), key: [8; 32] };
         assert!(matches!(store.verify_audit(vec![wrong, old.clone()]).await.unwrap(), AuditVerdict::Broken { seq: 2, .. }), "{kind}: a key outside the database");
         // Edited.
         raw_sql(kind, &dir, pg.as_ref(), "UPDATE audit_log SET details = '{\"n\": 99}' WHERE seq = 3");
-        assert!(matches!(store.verify_audit(both.clone()).await.unwrap(), AuditVerdict::Broken { seq: 3, .. }), "{kind}: edited");
+        let edited = "its MAC does not match its contents and the entry before it (edited, inserted, or the previous entry was deleted)";
+        assert_eq!(store.verify_audit(both.clone()).await.unwrap(), broken(3, edited), "{kind}: edited");
         raw_sql(kind, &dir, pg.as_ref(), "UPDATE audit_log SET details = '{\"n\":3}' WHERE seq = 3");
         assert_eq!(store.verify_audit(both.clone()).await.unwrap(), AuditVerdict::Intact { entries: 5 }, "{kind}: restored");
+        // The head's MAC must be the last entry's, not only its number.
+        raw_sql(kind, &dir, pg.as_ref(), "UPDATE audit_head SET mac = (SELECT mac FROM audit_log WHERE seq = 4)");
+        assert_eq!(store.verify_audit(both.clone()).await.unwrap(), broken(6, "the chain's head does not carry entry 5's MAC"), "{kind}: a head from elsewhere");
+        raw_sql(kind, &dir, pg.as_ref(), "UPDATE audit_head SET mac = (SELECT mac FROM audit_log WHERE seq = 5)");
+        assert_eq!(store.verify_audit(both.clone()).await.unwrap(), AuditVerdict::Intact { entries: 5 }, "{kind}: the head restored");
         // Deleted in the middle, and at the end without fixing the head.
         raw_sql(kind, &dir, pg.as_ref(), "DELETE FROM audit_log WHERE seq = 5");
-        assert!(matches!(store.verify_audit(both.clone()).await.unwrap(), AuditVerdict::Broken { seq: 5, .. }), "{kind}: the head names a missing entry");
-        raw_sql(kind, &dir, pg.as_ref(), "DELETE FROM audit_log WHERE seq = 2");
-        assert!(matches!(store.verify_audit(both.clone()).await.unwrap(), AuditVerdict::Broken { seq: 3, .. }), "{kind}: deleted in the middle");
+        assert_eq!(store.verify_audit(both.clone()).await.unwrap(), broken(5, "the chain's head says entry 5 but the log ends at 4"), "{kind}: the head names a missing entry");
+        raw_sql(kind, &dir, pg.as_ref(), "DELETE FROM audit_log WHERE seq IN (2, 3)");
+        assert_eq!(store.verify_audit(both.clone()).await.unwrap(), broken(4, "entries 2..3 are missing"), "{kind}: deleted in the middle");
         finish(store, pg).await;
     }
 }
@@ -522,4 +551,99 @@ async fn transfer_velocity_is_taken_in_the_write_after_the_key() {
         assert_eq!(figures(&store, &alice).await, (10_000 - 50, 0), "{kind}");
         finish(store, pg).await;
     }
+}
+
+/// Retention: each pass deletes at most `batch` rows of each kind, and only
+/// what nobody may ask for again — expired or revoked sessions, idempotency
+/// records before the replay window, avatars beyond the kept history (never
+/// the current one, never a recent one) and full rate buckets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_prunes_what_nobody_may_ask_for_again_in_bounded_passes() {
+    use recourse_domain::rate::Rate;
+    use recourse_store::limits::{Pruned, Retention};
+    for (kind, store, pg, _dir) in stores().await {
+        let (alice, bob) = (person(&store, 1, true).await, person(&store, 2, true).await);
+        let now = 1_000_000_000;
+        // Sessions: expired (2), revoked (1), live (1).
+        for (token, expires) in [(1u8, now - 10), (2, now), (3, now + 10), (4, now + 10)] {
+            store.create_session(vec![token], alice.user, 1, expires).await.unwrap();
+        }
+        store.revoke_session(vec![3], 2).await.unwrap();
+        // Idempotency records: two before the window (bank movements at 5), one inside it.
+        store.create_bank_movement(claim(alice.user, "old-1", 0), bank(OperationKind::Topup, &alice, 100)).await.unwrap();
+        store.create_bank_movement(claim(bob.user, "old-2", 0), bank(OperationKind::Topup, &bob, 100)).await.unwrap();
+        store.create_transfer(claim(alice.user, "new", 1), transfer(&alice, &bob, 10, TransferMode::Instant, now), Velocity::UNLIMITED).await.unwrap();
+        // Avatars: alice's five, the newest current; bob's one, current.
+        let avatar =
+            |user, at: i64| recourse_store::Avatar { id: uuid::Uuid::now_v7(), user, content_type: "image/png".into(), image: vec![at as u8], sha256: vec![0; 32], created_at_us: at, hashes: None };
+        let alices: Vec<_> = (1..=5).map(|at| avatar(alice.user, at * 100)).collect();
+        for a in &alices {
+            store.set_avatar(a.clone()).await.unwrap();
+        }
+        store.set_avatar(avatar(bob.user, 100)).await.unwrap();
+        // Rate buckets: two full by `now` ("b" exactly at `now`: one token's
+        // interval, 6 s, before), one not.
+        let rate = Rate::per(10, 60_000_000);
+        for (subject, at) in [("a", 0), ("b", now - 6_000_000), ("c", now)] {
+            store.take_tokens(subject.into(), rate, 1, at).await.unwrap();
+        }
+        // Keep 2 avatars (the current and the newest other), and any after 250.
+        let retention = Retention { idempotency_created_before_us: 6, avatars_kept: 2, avatars_recent_after_us: 250, batch: 1 };
+        // SQLite's buckets are in memory: one pass drops every full one.
+        let buckets = if kind == "sqlite" { [2, 0] } else { [1, 1] };
+        let first = store.prune(retention, now).await.unwrap();
+        assert_eq!(first, Pruned { sessions: 1, idempotency_records: 1, avatars: 1, rate_buckets: buckets[0] }, "{kind}: one of each a pass");
+        assert_eq!(first.total(), 3 + buckets[0]);
+        let second = store.prune(retention, now).await.unwrap();
+        assert_eq!(second, Pruned { sessions: 1, idempotency_records: 1, avatars: 0, rate_buckets: buckets[1] }, "{kind}: avatar 3 is recent");
+        let third = store.prune(retention, now).await.unwrap();
+        assert_eq!(third, Pruned { sessions: 1, idempotency_records: 0, avatars: 0, rate_buckets: 0 }, "{kind}: the revoked session last (by expiry)");
+        assert_eq!(store.prune(retention, now).await.unwrap().total(), 0, "{kind}: nothing left to prune");
+        assert_eq!(Pruned { sessions: 1, idempotency_records: 20, avatars: 300, rate_buckets: 4_000 }.total(), 4_321);
+        // What is left answers as before.
+        assert!(store.session_user(vec![4], now).await.unwrap().is_some(), "{kind}: the live session");
+        assert!(store.session_user(vec![1], now - 20).await.unwrap().is_none(), "{kind}: an expired session is gone");
+        assert!(store.idempotency_record(alice.user, "old-1".into()).await.unwrap().is_none(), "{kind}");
+        assert!(store.idempotency_record(alice.user, "new".into()).await.unwrap().is_some(), "{kind}: inside the window");
+        let kept: Vec<bool> = futures_kept(&store, &alices).await;
+        assert_eq!(kept, vec![false, true, true, true, true], "{kind}: the oldest went; 2 (newest other than the current before the recent ones), 3-4 (recent) and 5 (current) stay");
+        // A bucket that is full again is a new bucket: its subject starts from a full burst.
+        assert!(matches!(store.take_tokens("a".into(), rate, 10, now).await.unwrap(), recourse_domain::rate::Take::Allowed { .. }), "{kind}");
+        finish(store, pg).await;
+    }
+}
+
+async fn futures_kept(store: &Store, avatars: &[recourse_store::Avatar]) -> Vec<bool> {
+    let mut kept = Vec::new();
+    for a in avatars {
+        kept.push(store.avatar(a.id).await.unwrap().is_some());
+    }
+    kept
+}
+
+/// SQLite keeps rate buckets in memory; when it holds `memory_buckets_max`
+/// of them, a new subject first drops the full ones (never one in use).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_drops_full_buckets_when_its_memory_is_full() {
+    use recourse_domain::rate::{Rate, Take};
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = StoreConfig::new(Backend::Sqlite { data_dir: dir.path().to_path_buf() });
+    config.memory_buckets_max = 3;
+    let store = tokio::task::spawn_blocking(move || Store::open(&config)).await.unwrap().unwrap();
+    let (rate, now) = (Rate::per(10, 60_000_000), 1_000_000_000);
+    // "b" is full exactly at `now` (one token's interval, 6 s, before).
+    for (subject, at) in [("a", 0), ("b", now - 6_000_000), ("c", now)] {
+        store.take_tokens(subject.into(), rate, 1, at).await.unwrap();
+    }
+    // Three held, "a" and "b" full by now: the fourth subject drops them.
+    assert!(matches!(store.take_tokens("d".into(), rate, 1, now).await.unwrap(), Take::Allowed { .. }));
+    let retention = recourse_store::limits::Retention { idempotency_created_before_us: 0, avatars_kept: 1, avatars_recent_after_us: 0, batch: 10 };
+    assert_eq!(store.prune(retention, now).await.unwrap().rate_buckets, 0, "already dropped");
+    // "c" was in use and stayed: nine of its ten tokens are left.
+    assert!(matches!(store.take_tokens("c".into(), rate, 10, now).await.unwrap(), Take::Refused { .. }));
+    assert!(matches!(store.take_tokens("c".into(), rate, 9, now).await.unwrap(), Take::Allowed { .. }));
+    // Below the limit nothing is dropped: "e" is the third bucket.
+    assert!(matches!(store.take_tokens("e".into(), rate, 1, 0).await.unwrap(), Take::Allowed { .. }));
+    assert_eq!(store.prune(retention, now).await.unwrap().rate_buckets, 1, "e, full by now, was kept until the pass");
+    finish(store, None).await;
 }
