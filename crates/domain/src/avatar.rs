@@ -719,6 +719,11 @@ fn blend(under: [f64; 3], over: [f64; 3], alpha: f64) -> [f64; 3] {
     [0, 1, 2].map(|c| under[c] * (1.0 - alpha) + over[c] * alpha)
 }
 
+/// The pixels `start..end` of a side of `pixels` within `reach` of `centre`.
+fn pixel_span(centre: f64, reach: f64, pixels: usize) -> (usize, usize) {
+    ((centre - reach).max(0.0) as usize, ((centre + reach).ceil() as usize).min(pixels))
+}
+
 /// A "photo": a two-colour gradient with a slow wave, four to seven soft
 /// rotated blobs, and sensor-like noise.
 fn photo(seed: u64) -> RgbImage {
@@ -742,8 +747,7 @@ fn photo(seed: u64) -> RgbImage {
         let (cx, cy) = (rng.range(0.1, 0.9) * side, rng.range(0.1, 0.9) * side);
         let (rx, ry, turn, softness) = (rng.range(0.08, 0.3) * side, rng.range(0.08, 0.3) * side, rng.range(0.0, 3.2), rng.range(0.1, 0.5));
         let reach = rx.max(ry) * (1.0 + softness);
-        let span = |centre: f64| ((centre - reach).max(0.0) as usize, ((centre + reach).ceil() as usize).min(pixels));
-        let ((x0, x1), (y0, y1)) = (span(cx), span(cy));
+        let ((x0, x1), (y0, y1)) = (pixel_span(cx, reach, pixels), pixel_span(cy, reach, pixels));
         let (cos, sin) = (turn.cos(), turn.sin());
         for y in y0..y1 {
             for x in x0..x1 {
@@ -751,9 +755,7 @@ fn photo(seed: u64) -> RgbImage {
                 let (u, v) = (dx * cos + dy * sin, -dx * sin + dy * cos);
                 let d = ((u / rx).powi(2) + (v / ry).powi(2)).sqrt();
                 let alpha = ((1.0 + softness - d) / (2.0 * softness)).clamp(0.0, 1.0);
-                if alpha > 0.0 {
-                    canvas[y * pixels + x] = blend(canvas[y * pixels + x], colour, alpha);
-                }
+                canvas[y * pixels + x] = blend(canvas[y * pixels + x], colour, alpha);
             }
         }
     }
@@ -771,34 +773,29 @@ struct Canvas {
 }
 
 impl Canvas {
-    /// Paints the pixels of the box `[x0, x1) × [y0, y1)` whose centre is `inside`.
-    fn paint(&mut self, colour: Rgb<u8>, (x0, y0, x1, y1): (f64, f64, f64, f64), inside: impl Fn(f64, f64) -> bool) {
-        let side = f64::from(self.image.width().min(self.image.height()));
-        let clip = |v: f64| v.clamp(0.0, side) as u32;
-        for y in clip(y0.floor())..clip(y1.ceil()) {
-            for x in clip(x0.floor())..clip(x1.ceil()) {
-                if inside(f64::from(x) + 0.5, f64::from(y) + 0.5) {
-                    self.image.put_pixel(x, y, colour);
-                }
+    /// Paints the pixels whose centre is `inside`. (Every pixel is asked: a
+    /// drawing is 96 × 96 and has a few dozen shapes.)
+    fn paint(&mut self, colour: Rgb<u8>, inside: impl Fn(f64, f64) -> bool) {
+        for (x, y, pixel) in self.image.enumerate_pixels_mut() {
+            if inside(f64::from(x) + 0.5, f64::from(y) + 0.5) {
+                *pixel = colour;
             }
         }
     }
 
     fn ellipse(&mut self, colour: Rgb<u8>, cx: f64, cy: f64, rx: f64, ry: f64) {
-        self.paint(colour, (cx - rx, cy - ry, cx + rx, cy + ry), |x, y| ((x - cx) / rx).powi(2) + ((y - cy) / ry).powi(2) <= 1.0);
+        self.paint(colour, |x, y| ((x - cx) / rx).powi(2) + ((y - cy) / ry).powi(2) <= 1.0);
     }
 
+    /// The pixels from `floor(x0)` to `ceil(x1)`, and so on (centres are at
+    /// half pixels).
     fn rectangle(&mut self, colour: Rgb<u8>, x0: f64, y0: f64, x1: f64, y1: f64) {
-        self.paint(colour, (x0, y0, x1, y1), |_, _| true);
+        self.paint(colour, |x, y| x > x0.floor() && x < x1.ceil() && y > y0.floor() && y < y1.ceil());
     }
 
     fn triangle(&mut self, colour: Rgb<u8>, corners: [(f64, f64); 3]) {
         let edge = |(ax, ay): (f64, f64), (bx, by): (f64, f64), x: f64, y: f64| (bx - ax) * (y - ay) - (by - ay) * (x - ax);
-        let xs = corners.map(|c| c.0);
-        let ys = corners.map(|c| c.1);
-        let bounds =
-            (xs.iter().copied().fold(f64::MAX, f64::min), ys.iter().copied().fold(f64::MAX, f64::min), xs.iter().copied().fold(f64::MIN, f64::max), ys.iter().copied().fold(f64::MIN, f64::max));
-        self.paint(colour, bounds, |x, y| {
+        self.paint(colour, |x, y| {
             let sides = [edge(corners[0], corners[1], x, y), edge(corners[1], corners[2], x, y), edge(corners[2], corners[0], x, y)];
             sides.iter().all(|s| *s >= 0.0) || sides.iter().all(|s| *s <= 0.0)
         });
@@ -807,8 +804,7 @@ impl Canvas {
     /// A thick segment from `a` to `b`.
     fn stroke(&mut self, colour: Rgb<u8>, (ax, ay): (f64, f64), (bx, by): (f64, f64), width: f64) {
         let length_squared = ((bx - ax).powi(2) + (by - ay).powi(2)).max(1e-9);
-        let half = width / 2.0;
-        self.paint(colour, (ax.min(bx) - half, ay.min(by) - half, ax.max(bx) + half, ay.max(by) + half), |x, y| {
+        self.paint(colour, |x, y| {
             let t = (((x - ax) * (bx - ax) + (y - ay) * (by - ay)) / length_squared).clamp(0.0, 1.0);
             let (px, py) = (ax + t * (bx - ax), ay + t * (by - ay));
             (x - px).powi(2) + (y - py).powi(2) <= (width / 2.0).powi(2)
@@ -817,8 +813,7 @@ impl Canvas {
 
     /// The lower half of a ring: a smile.
     fn smile(&mut self, colour: Rgb<u8>, cx: f64, cy: f64, radius: f64, width: f64) {
-        let reach = radius + width;
-        self.paint(colour, (cx - reach, cy, cx + reach, cy + reach), |x, y| {
+        self.paint(colour, |x, y| {
             let d = ((x - cx).powi(2) + (y - cy).powi(2)).sqrt();
             y > cy && (d - radius).abs() <= width / 2.0
         });
@@ -1587,6 +1582,13 @@ mod tests {
         ("phash", 0xD1DC24DBF5D7805D),
         ("hashes", 0xF82668322DD882DB),
     ];
+
+    #[test]
+    fn a_blob_covers_the_pixels_within_its_reach() {
+        assert_eq!(pixel_span(50.0, 10.5, 96), (39, 61));
+        assert_eq!(pixel_span(5.0, 10.0, 96), (0, 15));
+        assert_eq!(pixel_span(90.0, 10.0, 96), (80, 96));
+    }
 
     #[test]
     fn standard_deviation_is_the_population_one() {

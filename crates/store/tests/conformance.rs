@@ -545,10 +545,11 @@ async fn transfer_velocity_is_taken_in_the_write_after_the_key() {
         assert!(matches!(replay, Outcome::Replayed(_)), "{kind}: {replay:?}");
         // … observed, the limit lets it through …
         assert!(matches!(store.create_transfer(claim(alice.user, "o", 1), transfer(&alice, &bob, 10, TransferMode::Instant, now), observed).await.unwrap(), Outcome::Created(_)), "{kind}");
+        assert!(matches!(store.create_transfer(claim(alice.user, "od", 1), transfer(&alice, &bob, 10, delayed, now), observed).await.unwrap(), Outcome::Created(_)), "{kind}: delayed");
         // … and an observed excess does not run the state ahead: 20 s later one transfer is back.
         let back = store.create_transfer(claim(alice.user, "v3", 1), transfer(&alice, &bob, 10, TransferMode::Instant, now + 20_000_000), enforced).await.unwrap();
         assert!(matches!(back, Outcome::Created(_)), "{kind}: {back:?}");
-        assert_eq!(figures(&store, &alice).await, (10_000 - 50, 0), "{kind}");
+        assert_eq!(figures(&store, &alice).await, (10_000 - 50, 10), "{kind}: five arrived, one held in flight");
         finish(store, pg).await;
     }
 }
@@ -646,4 +647,46 @@ async fn sqlite_drops_full_buckets_when_its_memory_is_full() {
     assert!(matches!(store.take_tokens("e".into(), rate, 1, 0).await.unwrap(), Take::Allowed { .. }));
     assert_eq!(store.prune(retention, now).await.unwrap().rate_buckets, 1, "e, full by now, was kept until the pass");
     finish(store, None).await;
+}
+
+/// A deadline whose event can no longer happen is deleted by the
+/// scheduler's own attempt (and only by the scheduler's): whether the
+/// transfer moved on or does not exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_deadlines_are_cleared_by_the_schedulers_attempt() {
+    for (kind, store, pg, dir) in stores().await {
+        let (alice, bob) = (person(&store, 1, true).await, person(&store, 2, true).await);
+        store.create_bank_movement(claim(alice.user, "seed", 0), bank(OperationKind::Topup, &alice, 1_000)).await.unwrap();
+        let arrives = 10 + 2 * HOUR_US;
+        let delayed = transfer(&alice, &bob, 10, TransferMode::Delayed { arrival: Arrival::After2Hours, arrives_at_us: arrives }, 10);
+        store.create_transfer(claim(alice.user, "d", 1), delayed.clone(), Velocity::UNLIMITED).await.unwrap();
+        assert_eq!(store.due_transfers(arrives, 10).await.unwrap(), vec![(delayed.id, TransferEvent::Arrive)], "{kind}");
+        let revoked = store.transition_transfer(delayed.id, TransferEvent::Revoke, Actor::Payer, None, 20).await.unwrap();
+        assert!(matches!(revoked, TransitionOutcome::Moved(_)), "{kind}: {revoked:?}");
+        assert_eq!(store.due_transfers(arrives, 10).await.unwrap(), vec![], "{kind}: moving on deletes the deadline");
+        // Stale deadlines, as inconsistent data would leave them: the revoked
+        // transfer's arrival, and an expiry for ids that are no transfer.
+        raw_sql(
+            kind,
+            &dir,
+            pg.as_ref(),
+            "INSERT INTO due_work (subject_id, event, due_at) SELECT id, 'arrive', 30 FROM transfers; \
+             INSERT INTO due_work (subject_id, event, due_at) SELECT id, 'expire', 30 FROM users",
+        );
+        let stale = store.due_transfers(30, 100).await.unwrap();
+        assert!(stale.len() >= 3 && stale.contains(&(delayed.id, TransferEvent::Arrive)), "{kind}: {stale:?}");
+        // The payer's own attempt changes nothing and clears nothing.
+        let by_payer = store.transition_transfer(delayed.id, TransferEvent::Revoke, Actor::Payer, None, 40).await.unwrap();
+        assert!(matches!(by_payer, TransitionOutcome::AlreadyDone(_)), "{kind}: {by_payer:?}");
+        let missing = OperationId::from_bytes(*alice.user.as_bytes());
+        assert_eq!(store.transition_transfer(missing, TransferEvent::Expire, Actor::Payer, None, 40).await.unwrap(), TransitionOutcome::NotFound, "{kind}");
+        assert_eq!(store.due_transfers(30, 100).await.unwrap(), stale, "{kind}");
+        // The scheduler's attempts clear each.
+        for (id, event) in &stale {
+            let outcome = store.transition_transfer(*id, *event, Actor::System, None, 40).await.unwrap();
+            assert!(!matches!(outcome, TransitionOutcome::Moved(_)), "{kind}: {outcome:?}");
+        }
+        assert_eq!(store.due_transfers(30, 100).await.unwrap(), vec![], "{kind}: all cleared");
+        finish(store, pg).await;
+    }
 }
