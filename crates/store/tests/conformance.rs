@@ -202,7 +202,7 @@ async fn instant_transfers_replays_conflicts_and_refusals() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transfers_in_flight_hold_settle_release_and_expire() {
-    for (kind, store, pg, _dir) in stores().await {
+    for (kind, store, pg, dir) in stores().await {
         let alice = person(&store, 1, true).await;
         let bob = person(&store, 2, true).await;
         store.create_bank_movement(claim(alice.user, "seed", 0), bank(OperationKind::Topup, &alice, 10_000)).await.unwrap();
@@ -238,6 +238,9 @@ async fn transfers_in_flight_hold_settle_release_and_expire() {
             assert!(matches!(store.transition_transfer(id, event, Actor::System, None, 200 + 24 * HOUR_US).await.unwrap(), TransitionOutcome::Moved(_)), "{kind}");
         }
         assert!(store.due_transfers(i64::MAX, 10).await.unwrap().is_empty(), "{kind}");
+        // Each hold says how it ended: the money went to the payee, or back.
+        let endings = raw_texts(&dir, pg.as_ref(), "SELECT ending FROM holds ORDER BY amount");
+        assert_eq!(endings, ["settled", "released", "released", "settled", "released"], "{kind}: 300 accepted, 400 declined, 500 expired, 1,000 arrived, 2,000 revoked");
         assert_eq!(figures(&store, &alice).await, (8_700, 0), "{kind}");
         assert_eq!(figures(&store, &bob).await, (1_300, 0), "{kind}");
         let arrived = store.transfer(arrives.id).await.unwrap().unwrap();
@@ -403,6 +406,21 @@ fn raw_sql(kind: &str, dir: &tempfile::TempDir, pg: Option<&(String, String)>, s
         Some((admin, name)) => {
             let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
             tokio::task::block_in_place(|| postgres::Client::connect(&url, postgres::NoTls).unwrap().batch_execute(sql)).unwrap_or_else(|e| panic!("{kind}: {e}"));
+        }
+    }
+}
+
+/// The first column of each row of a query run from outside the store, as text.
+fn raw_texts(dir: &tempfile::TempDir, pg: Option<&(String, String)>, sql: &str) -> Vec<String> {
+    match pg {
+        None => {
+            let conn = rusqlite::Connection::open(dir.path().join("recourse.db")).unwrap();
+            let mut statement = conn.prepare(sql).unwrap();
+            statement.query_map([], |row| row.get::<_, String>(0)).unwrap().map(Result::unwrap).collect()
+        }
+        Some((admin, name)) => {
+            let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+            tokio::task::block_in_place(|| postgres::Client::connect(&url, postgres::NoTls).unwrap().query(sql, &[]).unwrap()).iter().map(|row| row.get::<_, String>(0)).collect()
         }
     }
 }
@@ -581,7 +599,11 @@ async fn retention_prunes_what_nobody_may_ask_for_again_in_bounded_passes() {
         for a in &alices {
             store.set_avatar(a.clone()).await.unwrap();
         }
-        store.set_avatar(avatar(bob.user, 100)).await.unwrap();
+        // Bob's one, current, with its perceptual hashes (stored signed, read back as they were).
+        let bobs = recourse_store::Avatar { hashes: Some([u64::MAX, 7]), ..avatar(bob.user, 100) };
+        store.set_avatar(bobs.clone()).await.unwrap();
+        assert_eq!(store.avatar(bobs.id).await.unwrap().map(|a| a.hashes), Some(Some([u64::MAX, 7])), "{kind}");
+        assert_eq!(store.avatar(alices[0].id).await.unwrap().map(|a| a.hashes), Some(None), "{kind}: none stored, none read");
         // Rate buckets: two full by `now` ("b" exactly at `now`: one token's
         // interval, 6 s, before), one not.
         let rate = Rate::per(10, 60_000_000);
