@@ -119,6 +119,8 @@ async fn people_cards_and_profiles() {
         let alice = person(&store, 1, true).await;
         let record = store.user(alice.user).await.unwrap().unwrap();
         let phone = record.phone.clone();
+        assert_eq!(store.user_by_phone(&phone).await.unwrap().map(|u| u.id), Some(alice.user), "{kind}");
+        assert!(store.user_by_phone("+8613900000000").await.unwrap().is_none(), "{kind}");
         let again = NewUser { id: UserId::new(), phone, password_hash: "x".into(), nickname: "n".into(), role: Role::Customer, wallet: Some(AccountId::new()), created_at_us: 2, avatar: None };
         assert_eq!(store.create_user(again).await.err(), Some(StoreError::PhoneTaken), "{kind}");
         let verification = Verification { legal_name_enc: vec![1], id_number_enc: vec![2], id_number_index: vec![9], masked_name: "*三".into(), id_last4: "0000".into(), verified_at_us: 1 };
@@ -134,7 +136,22 @@ async fn people_cards_and_profiles() {
         store.update_profile(alice.user, changes, 10).await.unwrap();
         let updated = store.user(alice.user).await.unwrap().unwrap();
         assert_eq!((updated.nickname.as_str(), updated.default_arrival, updated.require_acceptance), ("新名", Arrival::After24Hours, true), "{kind}");
-        assert_eq!(store.profile_changes_since(alice.user, 5).await.unwrap().0, 1, "{kind}");
+        assert_eq!(store.profile_changes_since(alice.user, 5).await.unwrap(), (1, 10), "{kind}: one change, at 10");
+        assert_eq!(store.profile_changes_since(alice.user, 10).await.unwrap(), (0, 0), "{kind}: none after 10");
+        // One preference alone changes that one alone.
+        store.update_profile(alice.user, ProfileChanges { require_acceptance: Some(false), ..Default::default() }, 11).await.unwrap();
+        let updated = store.user(alice.user).await.unwrap().unwrap();
+        assert_eq!((updated.nickname.as_str(), updated.default_arrival, updated.require_acceptance), ("新名", Arrival::After24Hours, false), "{kind}");
+        // No account at all may be verified under a limit below one.
+        let erin = person(&store, 5, false).await;
+        let fresh = |index: &[u8]| Verification { legal_name_enc: vec![1], id_number_enc: vec![2], id_number_index: index.to_vec(), masked_name: "*四".into(), id_last4: "0001".into(), verified_at_us: 1 };
+        assert_eq!(store.verify_user(erin.user, fresh(b"erin"), 0).await.err(), Some(StoreError::IdentityLimitReached), "{kind}");
+        // During a key rotation the count under the previous index is used.
+        let (frank, gina, hank) = (person(&store, 6, false).await, person(&store, 7, false).await, person(&store, 8, false).await);
+        store.verify_user(frank.user, fresh(b"old index"), 2).await.unwrap();
+        store.verify_user_indexed(gina.user, fresh(b"new index"), 2, Some(b"old index".to_vec())).await.unwrap();
+        assert_eq!(store.verify_user_indexed(hank.user, fresh(b"new index"), 2, Some(b"old index".to_vec())).await.err(), Some(StoreError::IdentityLimitReached), "{kind}: two under the old index");
+        store.verify_user_indexed(hank.user, fresh(b"other new"), 2, Some(b"other old".to_vec())).await.unwrap();
         assert_eq!(store.clock_offset_us().await.unwrap(), 0);
         assert_eq!(store.advance_clock_offset(7).await.unwrap(), 7);
         assert_eq!(store.clock_offset_us().await.unwrap(), 7, "{kind}");
