@@ -152,6 +152,23 @@ async fn people_cards_and_profiles() {
         store.verify_user_indexed(gina.user, fresh(b"new index"), 2, Some(b"old index".to_vec())).await.unwrap();
         assert_eq!(store.verify_user_indexed(hank.user, fresh(b"new index"), 2, Some(b"old index".to_vec())).await.err(), Some(StoreError::IdentityLimitReached), "{kind}: two under the old index");
         store.verify_user_indexed(hank.user, fresh(b"other new"), 2, Some(b"other old".to_vec())).await.unwrap();
+        let ivan = person(&store, 9, false).await;
+        store.verify_user(ivan.user, fresh(b"new index"), 1).await.expect("gina was counted under the old index only");
+        // The encrypted identity, for verified users only.
+        let identity = store.encrypted_identity(frank.user).await.unwrap().map(|i| (i.legal_name_enc, i.id_number_enc));
+        assert_eq!(identity, Some((vec![1], vec![2])), "{kind}");
+        assert!(store.encrypted_identity(erin.user).await.unwrap().is_none(), "{kind}: not verified");
+        assert!(store.encrypted_identity(UserId::new()).await.unwrap().is_none(), "{kind}: nobody");
+        // Login attempts are counted before the password is checked; a
+        // window that closed starts over; a success clears the count.
+        let phone = "+8613912345678".to_owned();
+        assert_eq!(store.count_login_attempt(phone.clone(), 100, 0).await.unwrap(), (1, 100), "{kind}");
+        assert_eq!(store.count_login_attempt(phone.clone(), 110, 0).await.unwrap(), (2, 100), "{kind}");
+        assert_eq!(store.count_login_attempt(phone.clone(), 120, 99).await.unwrap(), (3, 100), "{kind}: the window is still open");
+        assert_eq!(store.count_login_attempt(phone.clone(), 200, 100).await.unwrap(), (1, 200), "{kind}: a window that started at 100 closed");
+        assert_eq!(store.count_login_attempt("+8613900000001".into(), 200, 0).await.unwrap(), (1, 200), "{kind}: per phone");
+        store.clear_login_failures(phone.clone()).await.unwrap();
+        assert_eq!(store.count_login_attempt(phone, 210, 0).await.unwrap(), (1, 210), "{kind}: cleared");
         assert_eq!(store.clock_offset_us().await.unwrap(), 0);
         assert_eq!(store.advance_clock_offset(7).await.unwrap(), 7);
         assert_eq!(store.clock_offset_us().await.unwrap(), 7, "{kind}");
