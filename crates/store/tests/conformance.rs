@@ -132,6 +132,8 @@ async fn people_cards_and_profiles() {
         assert_eq!(store.verify_user(carol.user, verification, 1).await.err(), Some(StoreError::IdentityLimitReached), "{kind}");
         let card = NewCard { id: CardId::new(), user: alice.user, card_enc: vec![3], card_index: alice.card.as_bytes().to_vec(), last4: "1111".into(), created_at_us: 1 };
         assert_eq!(store.bind_card(card).await.err(), Some(StoreError::CardAlreadyBound), "{kind}");
+        let cards: Vec<_> = store.cards_of(alice.user).await.unwrap().into_iter().map(|c| (c.id, c.user, c.last4, c.created_at_us)).collect();
+        assert_eq!(cards, vec![(alice.card, alice.user, "1111".to_owned(), 1)], "{kind}: the refused card was not bound");
         let changes = ProfileChanges { nickname: Some("新名".into()), default_arrival: Some(Arrival::After24Hours), require_acceptance: Some(true) };
         store.update_profile(alice.user, changes, 10).await.unwrap();
         let updated = store.user(alice.user).await.unwrap().unwrap();
