@@ -184,7 +184,9 @@ async fn bank_movements_and_their_refusals() {
         let alice = person(&store, 1, true).await;
         let bob = person(&store, 2, true).await;
         let topup = store.create_bank_movement(claim(alice.user, "t", 1), bank(OperationKind::Topup, &alice, 1_000)).await.unwrap();
-        assert!(matches!(topup, Outcome::Created(_)), "{kind}");
+        let Outcome::Created(made) = topup else { panic!("{kind}: {topup:?}") };
+        assert_eq!(store.bank_movement(made.id).await.unwrap(), Some(made.clone()), "{kind}: read back as written");
+        assert_eq!(store.bank_movement(OperationId::new()).await.unwrap(), None, "{kind}");
         assert!(matches!(store.create_bank_movement(claim(alice.user, "t", 1), bank(OperationKind::Topup, &alice, 1_000)).await.unwrap(), Outcome::Replayed(_)), "{kind}");
         let conflict = store.create_bank_movement(claim(alice.user, "t", 2), bank(OperationKind::Topup, &alice, 1_001)).await.unwrap();
         assert_eq!(conflict, Outcome::Refused(Refusal::IdempotencyKeyReused), "{kind}");
@@ -590,6 +592,9 @@ async fn transfer_velocity_is_taken_in_the_write_after_the_key() {
         // The fourth in the minute is refused, and leaves its key free …
         let fourth = store.create_transfer(claim(alice.user, "v3", 1), transfer(&alice, &bob, 10, TransferMode::Instant, now), enforced).await.unwrap();
         assert_eq!(fourth, Outcome::Refused(Refusal::RateLimited { retry_after_seconds: 20 }), "{kind}");
+        // … an observed excess refused for funds gives back nothing it did not take …
+        let poor_observed = store.create_transfer(claim(alice.user, "po", 1), transfer(&alice, &bob, 20_000, TransferMode::Instant, now), observed).await.unwrap();
+        assert!(matches!(poor_observed, Outcome::Refused(Refusal::InsufficientFunds { .. })), "{kind}: {poor_observed:?}");
         // … a delayed transfer counts the same …
         let delayed = TransferMode::Delayed { arrival: Arrival::After2Hours, arrives_at_us: now + 2 * HOUR_US };
         let later = store.create_transfer(claim(alice.user, "d", 1), transfer(&alice, &bob, 10, delayed, now), enforced).await.unwrap();
@@ -745,6 +750,22 @@ async fn stale_deadlines_are_cleared_by_the_schedulers_attempt() {
             assert!(!matches!(outcome, TransitionOutcome::Moved(_)), "{kind}: {outcome:?}");
         }
         assert_eq!(store.due_transfers(30, 100).await.unwrap(), vec![], "{kind}: all cleared");
+        finish(store, pg).await;
+    }
+}
+
+/// A payer and payee become a payment pair when money moves between them,
+/// not when a transfer between them is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_transfer_makes_no_payment_pair() {
+    for (kind, store, pg, _dir) in stores().await {
+        let (alice, bob) = (person(&store, 1, true).await, person(&store, 2, true).await);
+        store.create_bank_movement(claim(alice.user, "seed", 0), bank(OperationKind::Topup, &alice, 100)).await.unwrap();
+        let refused = store.create_transfer(claim(alice.user, "big", 1), transfer(&alice, &bob, 101, TransferMode::Instant, 10), Velocity::UNLIMITED).await.unwrap();
+        assert!(matches!(refused, Outcome::Refused(Refusal::InsufficientFunds { .. })), "{kind}: {refused:?}");
+        assert!(!store.payee_relation(alice.user, bob.user).await.unwrap().paid_before, "{kind}");
+        store.create_transfer(claim(alice.user, "ok", 1), transfer(&alice, &bob, 100, TransferMode::Instant, 11), Velocity::UNLIMITED).await.unwrap();
+        assert!(store.payee_relation(alice.user, bob.user).await.unwrap().paid_before, "{kind}: the transfer that moved money made the pair");
         finish(store, pg).await;
     }
 }
