@@ -112,8 +112,12 @@ impl Store {
             let mut expected = 1;
             for row in &rows {
                 let seq = row.i64(0)?;
-                if seq != expected {
-                    let why = if seq > expected { format!("entries {expected}..{} are missing", seq - 1) } else { "a sequence number repeats".to_owned() };
+                let why = match seq.cmp(&expected) {
+                    std::cmp::Ordering::Equal => None,
+                    std::cmp::Ordering::Greater => Some(format!("entries {expected}..{} are missing", seq - 1)),
+                    std::cmp::Ordering::Less => Some("a sequence number repeats".to_owned()),
+                };
+                if let Some(why) = why {
                     return Ok(AuditVerdict::Broken { seq, why });
                 }
                 let key_id = row.text(6)?;
