@@ -1532,6 +1532,9 @@ mod tests {
         pins.push(("phash".into(), fnv(grids.iter().flat_map(|grid| phash(grid).to_le_bytes()))));
         let pictures = (0..8).map(photo).chain((0..8).map(drawing));
         pins.push(("hashes".into(), fnv(pictures.flat_map(|picture| hash_bytes(hash(&round_trip(&picture, Encoding::Png)))))));
+        // The labelled set itself (its first photo and drawing): the originals and every copy.
+        let set = eval_pictures(1, 1);
+        pins.push(("evaluation set 1+1".into(), fnv(set.iter().flat_map(|p| std::iter::once(&p.original).chain(&p.copies)).flat_map(|decoded| hash_bytes(hash(decoded)).chain(decoded.working.as_raw().iter().copied()).collect::<Vec<u8>>()))));
 
         let expected: &[(&str, u64)] = PINNED;
         let actual: Vec<(&str, u64)> = pins.iter().map(|(name, digest)| (name.as_str(), *digest)).collect();
@@ -1581,6 +1584,7 @@ mod tests {
         ("summed areas", 0x398A6646E90D7882),
         ("phash", 0xD1DC24DBF5D7805D),
         ("hashes", 0xF82668322DD882DB),
+        ("evaluation set 1+1", 0xB5C9637A82E06405),
     ];
 
     #[test]
@@ -1675,6 +1679,8 @@ mod tests {
         assert!(text.contains(&format!("{:<36} {:>6} {:>6} {:>7.4}\n", "photo–photo", 1, 1, 1.0)), "{text}");
         assert!(text.ends_with(&format!("recall {:.3}   precision {:.3}   false-alarm rate {:.4} (unrelated originals)\n", 2.0 / 3.0, report.precision, 1.0 / 3.0)), "{text}");
         assert_eq!(ratio(0, 0), 0.0);
+        let mostly_drawings = AvatarEvalReport::from_hashes(&[PictureKind::Photo, PictureKind::Drawing, PictureKind::Drawing], &originals, &copies, rule);
+        assert_eq!((mostly_drawings.pictures, mostly_drawings.photos, mostly_drawings.drawings), (3, 1, 2));
     }
 
     /// The targets, at their edges.
