@@ -416,10 +416,17 @@ fn phash(grid: &[f64]) -> u64 {
             (0..GRID_SIDE).map(|y| rows[y * bands + u] * cos_v[y]).sum()
         })
         .collect();
-    let mut sorted = coefficients.clone();
+    bits_above_median(&coefficients)
+}
+
+/// One bit per value, first value highest: whether it is above the median
+/// of all 64 (the mean of the middle two). A value equal to it is a 0.
+fn bits_above_median(values: &[f64]) -> u64 {
+    debug_assert_eq!(values.len(), 64);
+    let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     let median = (sorted[31] + sorted[32]) / 2.0;
-    coefficients.iter().fold(0u64, |bits, &c| (bits << 1) | u64::from(c > median))
+    values.iter().fold(0u64, |bits, &c| (bits << 1) | u64::from(c > median))
 }
 
 /// A rectangle of pixels, `x0..x1` × `y0..y1`.
@@ -1534,7 +1541,13 @@ mod tests {
         pins.push(("hashes".into(), fnv(pictures.flat_map(|picture| hash_bytes(hash(&round_trip(&picture, Encoding::Png)))))));
         // The labelled set itself (its first photo and drawing): the originals and every copy.
         let set = eval_pictures(1, 1);
-        pins.push(("evaluation set 1+1".into(), fnv(set.iter().flat_map(|p| std::iter::once(&p.original).chain(&p.copies)).flat_map(|decoded| hash_bytes(hash(decoded)).chain(decoded.working.as_raw().iter().copied()).collect::<Vec<u8>>()))));
+        pins.push((
+            "evaluation set 1+1".into(),
+            fnv(set
+                .iter()
+                .flat_map(|p| std::iter::once(&p.original).chain(&p.copies))
+                .flat_map(|decoded| hash_bytes(hash(decoded)).chain(decoded.working.as_raw().iter().copied()).collect::<Vec<u8>>())),
+        ));
 
         let expected: &[(&str, u64)] = PINNED;
         let actual: Vec<(&str, u64)> = pins.iter().map(|(name, digest)| (name.as_str(), *digest)).collect();
@@ -1607,7 +1620,14 @@ mod tests {
     /// (all coefficients 0) hashes to 0, a hash no real picture has.
     #[test]
     fn phash_sets_the_bits_strictly_above_the_median() {
-        assert_eq!(phash(&[100.0; GRID_SIDE * GRID_SIDE]), 0);
+        assert_eq!(bits_above_median(&[7.0; 64]), 0, "all equal to the median");
+        // 31 × -1, two 0s (the middle two: the median is 0), 31 × 1.
+        let mut values = [1.0; 64];
+        values[..32].fill(-1.0);
+        (values[0], values[63]) = (0.0, 0.0);
+        assert_eq!(bits_above_median(&values), 0x0000_0000_FFFF_FFFE, "equal to the median is not above it");
+        values[63] = 5.0;
+        assert_eq!(bits_above_median(&values), 0x0000_0000_FFFF_FFFF);
     }
 
     /// A grid is flat below a standard deviation of 2 (on 0–255), not at 2.
