@@ -769,3 +769,36 @@ async fn a_refused_transfer_makes_no_payment_pair() {
         finish(store, pg).await;
     }
 }
+
+/// The ledger audit that closes every case can fail: it counts what it
+/// read, and a cached figure that disagrees with the journal, or a hold the
+/// pending rows do not explain, makes the book unsound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ledger_audit_counts_the_book_and_catches_tampering() {
+    for (kind, store, pg, dir) in stores().await {
+        let (alice, bob) = (person(&store, 1, true).await, person(&store, 2, true).await);
+        let before = store.audit().await.unwrap();
+        store.create_bank_movement(claim(alice.user, "seed", 0), bank(OperationKind::Topup, &alice, 1_000)).await.unwrap();
+        store.create_transfer(claim(alice.user, "i", 1), transfer(&alice, &bob, 100, TransferMode::Instant, 10), Velocity::UNLIMITED).await.unwrap();
+        let delayed = TransferMode::Delayed { arrival: Arrival::After2Hours, arrives_at_us: 11 + 2 * HOUR_US };
+        store.create_transfer(claim(alice.user, "d", 1), transfer(&alice, &bob, 50, delayed, 11), Velocity::UNLIMITED).await.unwrap();
+        let report = store.audit().await.unwrap();
+        assert!(report.is_sound(), "{kind}: {:?}", report.problems);
+        assert_eq!(report.accounts, before.accounts, "{kind}: no account was added");
+        assert!(report.accounts >= 3, "{kind}: two wallets and the bank's");
+        assert_eq!((report.operations - before.operations, report.journal_rows - before.journal_rows), (3, 2 + 2 + 2), "{kind}: a top-up, a transfer and a reserve, two rows each");
+        assert_eq!(report.total_fen_per_currency, vec![("CNY".to_owned(), 0)], "{kind}");
+        // A balance changed behind the journal's back.
+        raw_sql(kind, &dir, pg.as_ref(), "UPDATE accounts SET balance = balance + 1 WHERE id = (SELECT account_id FROM bank_movements LIMIT 1)");
+        let tampered = store.audit().await.unwrap();
+        assert!(!tampered.is_sound(), "{kind}");
+        assert!(tampered.problems.iter().any(|p| p.contains("caches balance 901 but its journal sums to 900")), "{kind}: {:?}", tampered.problems);
+        raw_sql(kind, &dir, pg.as_ref(), "UPDATE accounts SET balance = balance - 1 WHERE id = (SELECT account_id FROM bank_movements LIMIT 1)");
+        // A hold that no pending row explains.
+        raw_sql(kind, &dir, pg.as_ref(), "UPDATE holds SET amount = amount + 1");
+        let tampered = store.audit().await.unwrap();
+        assert!(tampered.problems.iter().any(|p| p.contains("holds")), "{kind}: {:?}", tampered.problems);
+        raw_sql(kind, &dir, pg.as_ref(), "UPDATE holds SET amount = amount - 1");
+        finish(store, pg).await;
+    }
+}
