@@ -30,9 +30,9 @@ impl Velocity {
     /// No limit to speak of (tests of other things, tools).
     pub const UNLIMITED: Velocity = Velocity { rate: Rate { burst: u32::MAX, refill: u32::MAX, period_us: 1 }, enforce: false };
 
-    /// An observed limit would have refused.
-    pub(crate) fn observed(&self) {
-        metrics::counter!("recourse_rate_limits_observed_total", "limit" => "transfer_velocity").increment(1);
+    /// An observed limit would have refused `count` transfers.
+    pub(crate) fn observed(count: u64) {
+        metrics::counter!("recourse_rate_limits_observed_total", "limit" => "transfer_velocity").increment(count);
     }
 }
 

@@ -308,7 +308,9 @@ const INSTANT_TRANSFERS_POSTGRES: &str = "WITH input AS ( \
            AS i(id, payer, payee, payer_account, payee_account, amount, currency, note, status, created_at, updated_at, checks, op_kind, caller, key, request_hash, \
                 new_pair, interval_us, tolerance_us, enforce, n)), \
      covered AS ( \
-         SELECT i.* FROM (SELECT input.*, sum(amount) OVER w AS spent, row_number() OVER w AS sent FROM input \
+         SELECT i.*, CAST(CASE WHEN GREATEST(a.velocity_tat, i.created_at) + i.sent * i.interval_us - i.created_at > i.tolerance_us THEN 1 ELSE 0 END AS BIGINT) \
+                AS over_velocity \
+         FROM (SELECT input.*, sum(amount) OVER w AS spent, row_number() OVER w AS sent FROM input \
                           WINDOW w AS (PARTITION BY payer_account ORDER BY n)) i \
          JOIN accounts a ON a.id = i.payer_account WHERE (a.kind <> 'wallet' OR a.balance - a.held >= i.spent) \
            AND (i.enforce = 0 OR GREATEST(a.velocity_tat, i.created_at) + i.sent * i.interval_us - i.created_at <= i.tolerance_us)), \
@@ -340,12 +342,18 @@ const INSTANT_TRANSFERS_POSTGRES: &str = "WITH input AS ( \
          INSERT INTO payment_pairs (payer_id, payee_id, first_at) SELECT payer, payee, min(created_at) FROM done WHERE new_pair = 1 GROUP BY payer, payee \
          ON CONFLICT (payer_id, payee_id) DO NOTHING RETURNING 1) \
      SELECT n, (SELECT count(*) FROM journal_rows), (SELECT count(*) FROM transfer_rows), (SELECT count(*) FROM event_rows), \
-            (SELECT count(*) FROM moved) > 0 FROM done";
+            (SELECT count(*) FROM moved) > 0, over_velocity FROM done";
 
 /// The transfers the statement did, by position; an error unless each was
-/// written whole (two journal rows, its row and its event).
+/// written whole (two journal rows, its row and its event). Those done over
+/// an observed (not enforced) velocity limit are counted as observed, as the
+/// closure counts them on SQLite.
 fn instant_transfers_done(rows: &[Row]) -> Result<Vec<usize>, StoreError> {
     let done = rows.iter().map(|row| row.i64(0).map(|n| usize::try_from(n).unwrap_or(0))).collect::<Result<Vec<_>, _>>()?;
+    let observed = rows.iter().map(|row| row.i64(5)).collect::<Result<Vec<_>, _>>()?.into_iter().filter(|over| *over == 1).count();
+    if observed > 0 {
+        Velocity::observed(observed as u64);
+    }
     if let Some(row) = rows.first() {
         let k = i64::try_from(done.len()).unwrap_or(i64::MAX);
         let counts = (row.i64(1)?, row.i64(2)?, row.i64(3)?, row.i64(4)?);
@@ -446,7 +454,7 @@ fn take_velocity(conn: &mut dyn SqlConn, payer_account: AccountId, velocity: Vel
         Take::Refused { retry_after_us } if velocity.enforce => return Ok(Err(Refusal::RateLimited { retry_after_seconds: retry_after_seconds(retry_after_us) })),
         // Observed: counted, and the state stays within one bucket of now.
         Take::Refused { .. } => {
-            velocity.observed();
+            Velocity::observed(1);
             now_us.saturating_add(velocity.rate.tolerance_us())
         }
     };
@@ -968,7 +976,7 @@ impl Store {
                             Take::Allowed { .. } => Ok(true),
                             Take::Refused { retry_after_us } if velocity.enforce => Err(Refusal::RateLimited { retry_after_seconds: retry_after_seconds(retry_after_us) }),
                             Take::Refused { .. } => {
-                                velocity.observed();
+                                Velocity::observed(1);
                                 Ok(false)
                             }
                         }
