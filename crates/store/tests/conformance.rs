@@ -14,6 +14,38 @@ use recourse_store::{Backend, BankMovementRecord, IdempotencyClaim, NewCard, New
 
 const HOUR_US: i64 = 3_600_000_000;
 
+/// Observed (not enforced) velocity excesses the store counted in this test
+/// binary: `recourse_rate_limits_observed_total{limit="transfer_velocity"}`,
+/// read through a recorder of our own. Only the velocity test observes any.
+fn velocity_observed() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, OnceLock};
+    struct Velocity(Arc<AtomicU64>);
+    impl metrics::Recorder for Velocity {
+        fn describe_counter(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
+        fn describe_gauge(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
+        fn describe_histogram(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
+        fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+            let velocity = key.name() == "recourse_rate_limits_observed_total" && key.labels().any(|label| label.value() == "transfer_velocity");
+            if velocity { metrics::Counter::from_arc(self.0.clone()) } else { metrics::Counter::noop() }
+        }
+        fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+            metrics::Gauge::noop()
+        }
+        fn register_histogram(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Histogram {
+            metrics::Histogram::noop()
+        }
+    }
+    static COUNT: OnceLock<Arc<AtomicU64>> = OnceLock::new();
+    COUNT
+        .get_or_init(|| {
+            let count = Arc::new(AtomicU64::new(0));
+            metrics::set_global_recorder(Velocity(count.clone())).expect("the only recorder of this test binary");
+            count
+        })
+        .load(Ordering::SeqCst)
+}
+
 /// A fresh store of each kind; PostgreSQL only when configured.
 async fn stores() -> Vec<(&'static str, Store, Option<(String, String)>, tempfile::TempDir)> {
     let mut out = Vec::new();
@@ -582,6 +614,7 @@ async fn transfer_velocity_is_taken_in_the_write_after_the_key() {
         let bob = person(&store, 2, true).await;
         store.create_bank_movement(claim(alice.user, "seed", 0), bank(OperationKind::Topup, &alice, 10_000)).await.unwrap();
         let now = 1_000 * minute;
+        let observed_before = velocity_observed();
         // A refusal for funds takes nothing.
         let poor = store.create_transfer(claim(alice.user, "poor", 1), transfer(&alice, &bob, 20_000, TransferMode::Instant, now), enforced).await.unwrap();
         assert!(matches!(poor, Outcome::Refused(Refusal::InsufficientFunds { .. })), "{kind}: {poor:?}");
@@ -609,6 +642,7 @@ async fn transfer_velocity_is_taken_in_the_write_after_the_key() {
         let back = store.create_transfer(claim(alice.user, "v3", 1), transfer(&alice, &bob, 10, TransferMode::Instant, now + 20_000_000), enforced).await.unwrap();
         assert!(matches!(back, Outcome::Created(_)), "{kind}: {back:?}");
         assert_eq!(figures(&store, &alice).await, (10_000 - 50, 10), "{kind}: five arrived, one held in flight");
+        assert_eq!(velocity_observed() - observed_before, 3, "{kind}: the observed excesses, counted once each (one refused for funds, one instant, one delayed)");
         finish(store, pg).await;
     }
 }
