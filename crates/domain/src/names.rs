@@ -829,6 +829,17 @@ mod tests {
         }
     }
 
+    /// An answer is read up to [`TYPED_TEXT_BYTES_MAX`] bytes, spaces
+    /// included; one byte more completes nothing.
+    #[test]
+    fn an_answer_at_the_length_limit_still_completes() {
+        let name = legal("张伟");
+        let at_limit = format!("张{}", " ".repeat(TYPED_TEXT_BYTES_MAX - "张".len()));
+        assert_eq!(at_limit.len(), TYPED_TEXT_BYTES_MAX);
+        assert!(completes(&name, &at_limit));
+        assert!(!completes(&name, &format!("{at_limit} ")));
+    }
+
     #[test]
     fn completion_table() {
         let cases: &[(&str, &str, bool)] = &[
@@ -964,6 +975,7 @@ mod tests {
         let prepared = PreparedName::legal(&legal("王小明"));
         let shown = format!("{prepared:?}");
         assert!(!shown.contains('小') && !shown.contains('明'), "{shown}");
+        assert!(shown.starts_with("PreparedName { script: ") && shown.contains("letters: 3") && shown.ends_with(", .. }"), "{shown}");
         let shown = format!("{:?}", PreparedName::typed("John Smith"));
         assert!(!shown.to_lowercase().contains("smith"), "{shown}");
     }
