@@ -829,6 +829,36 @@ mod tests {
         }
     }
 
+    /// Typed text up to [`TYPED_TEXT_BYTES_MAX`] bytes is read; longer is
+    /// not a name. A name has its script; what is not a name has none.
+    #[test]
+    fn typed_text_is_a_name_in_its_script_up_to_the_limit() {
+        let at_limit = format!("John{}", " ".repeat(TYPED_TEXT_BYTES_MAX - 4));
+        assert_eq!(PreparedName::typed(&at_limit).script(), Some(NameScript::Latin));
+        assert_eq!(PreparedName::typed(&format!("{at_limit} ")).script(), None);
+        assert_eq!(PreparedName::typed("王小明").script(), Some(NameScript::Han));
+        assert_eq!(PreparedName::typed("12345").script(), None);
+    }
+
+    /// Words end at separators; a separator at the end adds no empty word.
+    #[test]
+    fn words_are_split_at_separators_without_empty_ones() {
+        for (text, words) in [("John Smith", 2), ("John Smith,", 2), ("John, Smith", 2), ("O'Brien", 1), ("Mary-Jane Smith", 3)] {
+            let shown = format!("{:?}", PreparedName::typed(text));
+            assert!(shown.contains(&format!("words: {words}")), "{text}: {shown}");
+        }
+    }
+
+    /// `canonical_mark` returns ASCII letters and digits and Han characters
+    /// unchanged before it looks at its tables; that shortcut is only right
+    /// while the tables hold none of them.
+    #[test]
+    fn the_mark_tables_hold_no_letter_digit_or_han() {
+        for c in MIDDLE_DOT_VARIANTS.iter().chain(DASH_VARIANTS).chain(APOSTROPHE_VARIANTS) {
+            assert!(!c.is_ascii_alphanumeric() && !is_han(*c), "{c:?}");
+        }
+    }
+
     /// An answer is read up to [`TYPED_TEXT_BYTES_MAX`] bytes, spaces
     /// included; one byte more completes nothing.
     #[test]
