@@ -19,7 +19,7 @@
 //! index in every bucket at this `d`; a BK-tree visits most of its nodes at
 //! such radii. `cargo bench -p recourse-domain --bench avatars` measures it.
 //!
-//! Limits: fewer than `u32::MAX` entries; a query's distance at most
+//! Limits: at most 2^32 entries (slots are `u32`); a query's distance at most
 //! [`DISTANCE_MAX`] (beyond that the enumeration grows quickly and a linear
 //! scan is the honest tool).
 
@@ -106,7 +106,7 @@ impl<K: Clone + Eq + Hash> HashIndex<K> {
                 slot
             }
             None => {
-                let slot = u32::try_from(self.hashes.len()).ok().filter(|&s| s < u32::MAX).expect("a hash index holds fewer than u32::MAX entries");
+                let slot = u32::try_from(self.hashes.len()).expect("a hash index holds at most 2^32 entries");
                 self.hashes.push(hash);
                 self.keys.push(Some(key.clone()));
                 slot
