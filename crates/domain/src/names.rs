@@ -840,6 +840,16 @@ mod tests {
         assert_eq!(PreparedName::typed("12345").script(), None);
     }
 
+    /// Han text with a mark only Latin names use is not a name; the same
+    /// name twice does not "differ by homophones".
+    #[test]
+    fn han_with_latin_marks_is_no_name_and_equal_names_are_no_homophones() {
+        assert_eq!(PreparedName::typed("王'小明").script(), None);
+        assert_eq!(PreparedName::typed("王,小明").script(), None);
+        let name = PreparedName::legal(&legal("王小明"));
+        assert!(!differs_by_homophones(&name, &PreparedName::typed("王小明")));
+    }
+
     /// Words end at separators; a separator at the end adds no empty word.
     #[test]
     fn words_are_split_at_separators_without_empty_ones() {
