@@ -1340,6 +1340,23 @@ mod tests {
     }
 
     #[test]
+    fn character_classes_at_their_edges() {
+        for c in ['\u{061C}', '\u{200E}', '\u{200F}', '\u{202A}', '\u{202E}', '\u{2066}', '\u{2069}'] {
+            assert!(is_bidi_control(c), "{c:?}");
+        }
+        for c in ['a', '\u{200D}', '\u{2065}', '\u{202F}', '\u{061B}'] {
+            assert!(!is_bidi_control(c), "{c:?}");
+        }
+        assert!(moves_in_display('\u{05D0}') && moves_in_display('\u{0627}') && moves_in_display('\u{202E}'));
+        assert!(!moves_in_display('a') && !moves_in_display('王') && !moves_in_display(' '));
+        assert!(is_diacritic('\u{0301}') && is_diacritic('\u{20D0}') && is_diacritic('\u{FE2F}'));
+        assert!(!is_diacritic('a') && !is_diacritic('\u{0370}') && !is_diacritic('\u{FE30}'));
+        // A joiner is needed after an emoji (or its selector) before a symbol, not after a letter.
+        assert!(needed_by_script_or_emoji(Some('\u{FE0F}'), ZERO_WIDTH_JOINER, Some('\u{2764}')));
+        assert!(!needed_by_script_or_emoji(Some('a'), ZERO_WIDTH_JOINER, Some('\u{2764}')));
+    }
+
+    #[test]
     fn hidden_characters() {
         let cases: &[(&str, Option<char>)] = &[
             ("小明", None),
