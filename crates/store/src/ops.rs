@@ -351,7 +351,10 @@ const INSTANT_TRANSFERS_POSTGRES: &str = "WITH input AS ( \
 fn instant_transfers_done(rows: &[Row]) -> Result<Vec<usize>, StoreError> {
     let done = rows.iter().map(|row| row.i64(0).map(|n| usize::try_from(n).unwrap_or(0))).collect::<Result<Vec<_>, _>>()?;
     let observed = rows.iter().map(|row| row.i64(5)).collect::<Result<Vec<_>, _>>()?.into_iter().filter(|over| *over == 1).count();
-    Velocity::observed(observed as u64);
+    // Most batches observe nothing: no metrics lookup for them on this path.
+    if observed > 0 {
+        Velocity::observed(observed as u64);
+    }
     if let Some(row) = rows.first() {
         let k = i64::try_from(done.len()).unwrap_or(i64::MAX);
         let counts = (row.i64(1)?, row.i64(2)?, row.i64(3)?, row.i64(4)?);
