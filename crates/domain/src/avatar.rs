@@ -1203,6 +1203,7 @@ fn evaluate_on(photos: u64, drawings: u64) -> AvatarEvalReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pins::fnv;
     use proptest::prelude::*;
 
     fn encoded_photo(seed: u64, encoding: Encoding) -> Vec<u8> {
@@ -1445,11 +1446,6 @@ mod tests {
         index.remove(&"contact");
         assert!(index.near_copies(&original).is_empty());
         assert_eq!(index.len(), 1);
-    }
-
-    /// FNV-1a, 64 bits: a digest of pixels and values for the pins below.
-    fn fnv(bytes: impl IntoIterator<Item = u8>) -> u64 {
-        bytes.into_iter().fold(0xCBF2_9CE4_8422_2325, |digest, byte| (digest ^ u64::from(byte)).wrapping_mul(0x0100_0000_01B3))
     }
 
     /// A real number to the millionth, as bytes for [`fnv`]: the pins hold

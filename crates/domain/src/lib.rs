@@ -30,3 +30,12 @@ pub mod transfer;
 pub use ids::{AccountId, CardId, HoldId, OperationId, UserId};
 pub use money::{Amount, Currency};
 pub use role::Role;
+
+/// For tests that pin generated data (pictures, evaluation sets).
+#[cfg(test)]
+pub(crate) mod pins {
+    /// FNV-1a, 64 bits: a digest that does not change between Rust versions.
+    pub(crate) fn fnv(bytes: impl IntoIterator<Item = u8>) -> u64 {
+        bytes.into_iter().fold(0xCBF2_9CE4_8422_2325, |digest, byte| (digest ^ u64::from(byte)).wrapping_mul(0x0100_0000_01B3))
+    }
+}
