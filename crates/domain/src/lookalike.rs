@@ -630,8 +630,9 @@ impl Transformation {
 }
 
 impl fmt::Display for Transformation {
+    /// Its name, padded to the width asked for (the report's table).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -772,7 +773,7 @@ impl fmt::Display for EvalReport {
         writeln!(f, "{:<24} {:>7} {:>8} {:>7}", "look-alike kind", "pairs", "flagged", "recall")?;
         for row in &self.transformations {
             let recall = share(row.flagged, row.pairs);
-            writeln!(f, "{:<24} {:>7} {:>8} {:>7.3}", row.transformation.as_str(), row.pairs, row.flagged, recall)?;
+            writeln!(f, "{:<24} {:>7} {:>8} {:>7.3}", row.transformation, row.pairs, row.flagged, recall)?;
         }
         writeln!(f, "{:<24} {:>7} {:>8} {:>7.3}", "all look-alikes", self.lookalike_pairs(), self.lookalike_flagged(), self.recall())?;
         writeln!(f, "{:<24} {:>7} {:>8} {:>7}", "not look-alikes", "pairs", "flagged", "rate")?;
