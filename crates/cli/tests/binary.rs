@@ -762,7 +762,9 @@ async fn acknowledged_means_durable_through_many_kills_on_postgres() {
 /// rule, a card bound twice) search under both keys; the command re-encrypts
 /// the old rows while a server runs and retires the old key, after which
 /// the new key alone serves everything and the old key alone is refused.
-async fn rotate_the_identity_key(store: Vec<String>) {
+/// Where several instances serve one store (PostgreSQL), one left running
+/// with the old key alone writes no identity data once the rotation began.
+async fn rotate_the_identity_key(store: Vec<String>, several_instances: bool) {
     const NEW_KEY: &str = "ab01cd23ef45ab01cd23ef45ab01cd23ef45ab01cd23ef45ab01cd23ef45ab01";
     let birth = jiff::civil::date(1990, 1, 1);
     let id_number = |n| recourse_domain::identity::make_id_number("110105", birth, n);
@@ -797,13 +799,17 @@ async fn rotate_the_identity_key(store: Vec<String>) {
     let mut first = Server(with_keys(port, KEY, None).stderr(Stdio::null()).spawn().unwrap());
     wait_healthy(&client, &base, &mut first).await;
     let (token, _) = funded_customer(&client, &base, "13700000011", &id_number(11), &card(1), 10_000).await;
-    drop(first);
+    let stale = if several_instances { Some((first, base)) } else { drop(first); None };
 
     // Restarted with the new key and the old one: the rotation begins.
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let mut rotating = Server(with_keys(port, NEW_KEY, Some(KEY)).stderr(Stdio::null()).spawn().unwrap());
     wait_healthy(&client, &base, &mut rotating).await;
+    if let Some((stale, stale_base)) = stale {
+        assert_eq!(bind(stale_base, token.clone(), card(5)).await, (503, "key-outdated".to_owned()), "the instance left with the old key alone");
+        drop(stale);
+    }
     assert_eq!(bind(base.clone(), token.clone(), card(2)).await, (201, String::new()), "the old legal name still decrypts");
     assert_eq!(bind(base.clone(), token.clone(), card(1)).await.1, "card-already-bound", "found under the old key's index");
     // Someone else with the same identity number: counted under the old key's index.
@@ -859,12 +865,12 @@ async fn rotate_the_identity_key(store: Vec<String>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_identity_key_rotates_online_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    rotate_the_identity_key(vec!["--data-dir".to_owned(), dir.path().display().to_string()]).await;
+    rotate_the_identity_key(vec!["--data-dir".to_owned(), dir.path().display().to_string()], false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_identity_key_rotates_online_on_postgres() {
     let Some(database) = ScratchDatabase::create("recourse_rotate").await else { return };
-    rotate_the_identity_key(database.store_args()).await;
+    rotate_the_identity_key(database.store_args(), true).await;
     database.drop_database().await;
 }

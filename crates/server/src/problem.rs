@@ -55,6 +55,12 @@ impl ApiError {
         self
     }
 
+    /// The internal cause of a 5xx, for the log.
+    pub fn caused_by(mut self, cause: String) -> ApiError {
+        self.cause = Some(cause);
+        self
+    }
+
     pub fn invalid(code: &'static str, detail: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, "The request is not valid", detail)
     }
@@ -76,9 +82,7 @@ impl ApiError {
     }
 
     pub fn internal(cause: impl std::fmt::Display) -> ApiError {
-        let mut error = ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "the service failed; nothing was changed by a partial operation");
-        error.cause = Some(cause.to_string());
-        error
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "the service failed; nothing was changed by a partial operation").caused_by(cause.to_string())
     }
 }
 
@@ -139,20 +143,23 @@ impl From<StoreError> for ApiError {
             StoreError::CardAlreadyBound => ApiError::new(StatusCode::CONFLICT, "card-already-bound", "Card already bound", detail),
             StoreError::NotFound => ApiError::not_found(detail),
             StoreError::Overloaded | StoreError::Closed | StoreError::Contention(_) | StoreError::Unavailable(_) => {
-                let mut busy = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "Service busy", "the store could not take the operation now; retry shortly with the same Idempotency-Key");
-                busy.cause = Some(detail);
-                busy
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "Service busy", "the store could not take the operation now; retry shortly with the same Idempotency-Key")
+                    .caused_by(detail)
             }
-            StoreError::OutcomeUnknown(_) => {
-                let mut unknown = ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "outcome-unknown",
-                    "Outcome unknown",
-                    "the store could not confirm whether the operation was saved; send the same request again with the same Idempotency-Key: it is done exactly once either way",
-                );
-                unknown.cause = Some(detail);
-                unknown
-            }
+            StoreError::OutcomeUnknown(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "outcome-unknown",
+                "Outcome unknown",
+                "the store could not confirm whether the operation was saved; send the same request again with the same Idempotency-Key: it is done exactly once either way",
+            )
+            .caused_by(detail),
+            StoreError::KeyOutdated { .. } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "key-outdated",
+                "Service being reconfigured",
+                "this server has not yet been restarted with the current identity key; nothing was saved. Try again shortly",
+            )
+            .caused_by(detail),
             StoreError::Database(_) | StoreError::Corrupt(_) => ApiError::internal(error),
         }
     }

@@ -81,6 +81,23 @@ fn load_state(conn: &mut dyn SqlConn) -> Result<Option<KeyState>, StoreError> {
     Ok(Some(KeyState { current, previous }))
 }
 
+/// Identity data is written under the store's current key only (a
+/// ciphertext begins with its key's id). An instance that kept running with
+/// the old key after a rotation began would otherwise go on writing rows
+/// that become unreadable once the previous key is retired, with blind
+/// indexes the other instances do not search. A store with no key recorded
+/// yet takes any.
+pub(crate) fn require_current_key(conn: &mut dyn SqlConn, ciphertexts: &[&[u8]]) -> Result<(), StoreError> {
+    let Some(row) = conn.query_opt("SELECT key_id FROM key_fingerprint WHERE id = 1", &[])? else {
+        return Ok(());
+    };
+    let current = key_id(row.i64(0)?)?;
+    match ciphertexts.iter().map(|ciphertext| ciphertext.first().copied()).find(|written| *written != Some(current)) {
+        Some(written) => Err(StoreError::KeyOutdated { current, written }),
+        None => Ok(()),
+    }
+}
+
 /// The id a new key gets: the next byte after the current one's (1 to 255).
 fn next_key_id(current: u8) -> u8 {
     if current == u8::MAX { 1 } else { current + 1 }
@@ -146,6 +163,7 @@ impl Store {
         self.write(Vec::new(), move |conn| {
             let mut written = 0;
             for row in &rows {
+                require_current_key(conn, &[&row.legal_name_enc, &row.id_number_enc])?;
                 let changed = conn.execute(
                     "UPDATE users SET legal_name_enc = $1, id_number_enc = $2, id_number_index = $3 WHERE id = $4 AND id_number_enc = $5",
                     &[
@@ -191,6 +209,7 @@ impl Store {
         self.write(Vec::new(), move |conn| {
             let mut written = 0;
             for row in &rows {
+                require_current_key(conn, &[&row.card_enc])?;
                 written += conn.execute(
                     "UPDATE cards SET card_enc = $1, card_index = $2 WHERE id = $3 AND card_enc = $4",
                     &[Val::Blob(row.card_enc.clone()), Val::Blob(row.card_index.clone()), Val::Blob(row.old.card.as_bytes().to_vec()), Val::Blob(row.old.card_enc.clone())],

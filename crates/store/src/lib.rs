@@ -78,6 +78,11 @@ pub enum StoreError {
     Database(String),
     #[error("stored data is not what the code expects: {0}")]
     Corrupt(String),
+    /// Identity data encrypted under a key that is no longer the store's
+    /// current one: this instance kept running with the old key after a
+    /// rotation began. Nothing was written.
+    #[error("identity data under key id {written:?}, but the store's current key is id {current}: restart this instance with the current key and the previous one (identity_key, identity_key_previous)")]
+    KeyOutdated { current: u8, written: Option<u8> },
 }
 
 impl StoreError {

@@ -764,6 +764,7 @@ impl Store {
             if accounts_per_identity_max < 1 {
                 return Err(StoreError::IdentityLimitReached);
             }
+            crate::keys::require_current_key(conn, &[&verification.legal_name_enc, &verification.id_number_enc])?;
             // Count this account against its identity atomically: the upsert
             // changes no row when the identity is already at its limit.
             let under_previous = match &previous_index {
@@ -896,6 +897,7 @@ impl Store {
     /// for under its blind index by the previous key.
     pub async fn bind_card_indexed(&self, card: NewCard, previous_index: Option<Vec<u8>>) -> Result<CardRecord, StoreError> {
         self.write(Vec::new(), move |conn| {
+            crate::keys::require_current_key(conn, &[&card.card_enc])?;
             if let Some(previous) = &previous_index
                 && conn.query_opt("SELECT 1 FROM cards WHERE user_id = $1 AND card_index = $2", &[id(card.user.as_bytes()), Val::Blob(previous.clone())])?.is_some()
             {

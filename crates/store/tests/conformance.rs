@@ -210,6 +210,47 @@ async fn people_cards_and_profiles() {
     }
 }
 
+/// Identity data is written under the store's current key only (a
+/// ciphertext begins with its key's id). During a rotation, an instance that
+/// kept running with the old key is refused, and nothing it sent is written
+/// or counted: its rows would become unreadable once the old key is retired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_data_is_written_under_the_current_key_only() {
+    use recourse_store::keys::{ReencryptedCard, ReencryptedIdentity, StoredCard, StoredIdentity};
+    for (kind, store, pg, _dir) in stores().await {
+        let alice = person(&store, 1, false).await;
+        let under = |key: u8| Verification { legal_name_enc: vec![key, 7], id_number_enc: vec![key, 8], id_number_index: vec![9], masked_name: "*三".into(), id_last4: "0000".into(), verified_at_us: 1 };
+        assert_eq!(store.claim_key("old".into(), None).await.unwrap().unwrap().current.key_id, 1, "{kind}");
+        assert_eq!(store.claim_key("new".into(), Some("old".into())).await.unwrap().unwrap().current.key_id, 2, "{kind}");
+        let outdated = |written| Some(StoreError::KeyOutdated { current: 2, written });
+        assert_eq!(store.verify_user(alice.user, under(1), 1).await.err(), outdated(Some(1)), "{kind}");
+        let number_under_old = Verification { id_number_enc: vec![1, 8], ..under(2) };
+        assert_eq!(store.verify_user(alice.user, number_under_old, 1).await.err(), outdated(Some(1)), "{kind}");
+        let empty = Verification { legal_name_enc: Vec::new(), ..under(2) };
+        assert_eq!(store.verify_user(alice.user, empty, 1).await.err(), outdated(None), "{kind}");
+        assert!(store.encrypted_identity(alice.user).await.unwrap().is_none(), "{kind}: nothing written");
+        // Nothing was counted either: the identity's one account is still free.
+        store.verify_user(alice.user, under(2), 1).await.unwrap();
+        let identity = store.encrypted_identity(alice.user).await.unwrap().map(|i| (i.legal_name_enc, i.id_number_enc));
+        assert_eq!(identity, Some((vec![2, 7], vec![2, 8])), "{kind}");
+        let old = StoredIdentity { user: alice.user, legal_name_enc: vec![2, 7], id_number_enc: vec![2, 8], id_number_index: vec![9] };
+        let back = ReencryptedIdentity { old, legal_name_enc: vec![1, 7], id_number_enc: vec![2, 8], id_number_index: vec![10] };
+        assert_eq!(store.reencrypt_identities(vec![back]).await.err(), outdated(Some(1)), "{kind}");
+        let identity = store.encrypted_identity(alice.user).await.unwrap().map(|i| (i.legal_name_enc, i.id_number_enc));
+        assert_eq!(identity, Some((vec![2, 7], vec![2, 8])), "{kind}: unchanged");
+        // Cards alike, and the rotation's own re-encryption.
+        let card = |key: u8| NewCard { id: CardId::new(), user: alice.user, card_enc: vec![key, 3], card_index: vec![4], last4: "4242".into(), created_at_us: 2 };
+        assert_eq!(store.bind_card(card(1)).await.err(), outdated(Some(1)), "{kind}");
+        let bound = store.bind_card(card(2)).await.unwrap();
+        let stored = StoredCard { card: bound.id, card_enc: vec![2, 3], card_index: vec![4] };
+        let back = ReencryptedCard { old: stored, card_enc: vec![1, 3], card_index: vec![5] };
+        assert_eq!(store.reencrypt_cards(vec![back]).await.err(), outdated(Some(1)), "{kind}");
+        let cards: Vec<_> = store.cards_after(None, 10).await.unwrap().into_iter().filter(|c| c.card == bound.id).map(|c| (c.card_enc, c.card_index)).collect();
+        assert_eq!(cards, vec![(vec![2, 3], vec![4])], "{kind}: unchanged");
+        finish(store, pg).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bank_movements_and_their_refusals() {
     for (kind, store, pg, _dir) in stores().await {
