@@ -153,13 +153,7 @@ impl From<StoreError> for ApiError {
                 "the store could not confirm whether the operation was saved; send the same request again with the same Idempotency-Key: it is done exactly once either way",
             )
             .caused_by(detail),
-            StoreError::KeyOutdated { .. } => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "key-outdated",
-                "Service being reconfigured",
-                "this server has not yet been restarted with the current identity key; nothing was saved. Try again shortly",
-            )
-            .caused_by(detail),
+            StoreError::KeyOutdated { .. } => key_outdated(detail),
             StoreError::Database(_) | StoreError::Corrupt(_) => ApiError::internal(error),
         }
     }
@@ -204,9 +198,23 @@ impl From<ServiceError> for ApiError {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "identity-provider-unavailable", "Identity check unavailable", "the identity check could not be completed; try again later")
             }
             ServiceError::Overloaded(what) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "Service busy", format!("too much {what} is waiting; retry shortly")),
+            ServiceError::KeyOutdated(_) => key_outdated(error.to_string()),
             ServiceError::Internal(cause) => ApiError::internal(cause),
         }
     }
+}
+
+/// 503 `key-outdated`: this instance still runs with an identity key that a
+/// rotation has replaced, so it may neither write identity data (the store
+/// refuses) nor read what was written under the new key. Nothing was saved.
+fn key_outdated(cause: String) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "key-outdated",
+        "Service being reconfigured",
+        "this server has not yet been restarted with the current identity key; nothing was saved. Try again shortly",
+    )
+    .caused_by(cause)
 }
 
 /// A transition that is no longer possible: 409 with the transfer as it is

@@ -230,8 +230,7 @@ impl Service {
         let row = user.as_bytes().to_vec();
         let text = self
             .vault
-            .decrypt(Slot { table: "users", column: "legal_name_enc", row: &row }, &identity.legal_name_enc)
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+            .decrypt(Slot { table: "users", column: "legal_name_enc", row: &row }, &identity.legal_name_enc)?;
         LegalName::parse(&text).map(Some).map_err(|e| ServiceError::Internal(format!("a stored legal name does not parse: {e}")))
     }
 

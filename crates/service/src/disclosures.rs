@@ -50,7 +50,7 @@ impl Service {
     pub(crate) async fn identity_of(&self, subject: &UserRecord) -> Result<(Option<String>, Option<String>), ServiceError> {
         let Some(identity) = self.store.encrypted_identity(subject.id).await? else { return Ok((None, None)) };
         let row = subject.id.as_bytes().to_vec();
-        let decrypt = |column, bytes: &[u8]| self.vault.decrypt(Slot { table: "users", column, row: &row }, bytes).map_err(|e| ServiceError::Internal(e.to_string()));
+        let decrypt = |column, bytes: &[u8]| self.vault.decrypt(Slot { table: "users", column, row: &row }, bytes).map_err(ServiceError::from);
         Ok((Some(decrypt("legal_name_enc", &identity.legal_name_enc)?), Some(decrypt("id_number_enc", &identity.id_number_enc)?)))
     }
 

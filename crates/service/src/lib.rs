@@ -59,9 +59,23 @@ pub enum ServiceError {
     /// Too much work is waiting (password hashing): try again shortly.
     #[error("overloaded: {0}")]
     Overloaded(&'static str),
+    /// Identity data under a key id this instance does not hold: it still
+    /// runs with the key a rotation has replaced (a rotation re-encrypts
+    /// every row before it retires a key, so an unknown id is a newer one).
+    #[error("identity data under key id {0}, which this instance does not hold: restart it with the current key and the previous one (identity_key, identity_key_previous)")]
+    KeyOutdated(u8),
     /// A broken invariant or a failed internal task.
     #[error("internal failure: {0}")]
     Internal(String),
+}
+
+impl From<vault::VaultError> for ServiceError {
+    fn from(error: vault::VaultError) -> ServiceError {
+        match error {
+            vault::VaultError::UnknownKey(id) => ServiceError::KeyOutdated(id),
+            other => ServiceError::Internal(other.to_string()),
+        }
+    }
 }
 
 /// The application: one owner for the store, the clock, the vault, the
